@@ -1,0 +1,41 @@
+"""Errors raised by the event contract and its plumbing."""
+
+from __future__ import annotations
+
+
+class EventsError(Exception):
+    """Root of every error raised by ``mastery_events``."""
+
+
+class ConcurrencyError(EventsError):
+    """Raised when a stream's version is not the one the writer expected,
+    because somebody else appended to it first."""
+
+    def __init__(
+        self, tenant_id: str, stream_id: str, *, expected: int, actual: int
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        message = (
+            f"stream {stream_id!r} of tenant {tenant_id!r} is at version "
+            f"{actual}, not the expected {expected}; reload and decide again"
+        )
+        super().__init__(message)
+
+
+class UnknownEventTypeError(EventsError):
+    """Raised when a stored or received event names a type, or a version of a
+    type, that this code's contract does not know."""
+
+    def __init__(self, event_type: str, event_version: int) -> None:
+        self.event_type = event_type
+        self.event_version = event_version
+        message = f"no event type {event_type!r} version {event_version} is known"
+        super().__init__(message)
+
+
+class ContractError(EventsError):
+    """Raised when the contract itself is inconsistent: a payload registered
+    twice, or a version with no upcaster path to the current one."""

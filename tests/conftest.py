@@ -1,0 +1,73 @@
+"""Fixtures shared by every test: real engines and a clean schema per test."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from mastery_events.contract import CONTRACT
+from mastery_events.migrations import event_store_migrations, migrate
+from mastery_events.store import EventStore
+from tests.engines import TestEngines, test_engines
+
+
+@pytest.fixture(scope="session")
+def engines(
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
+) -> Iterator[TestEngines]:
+    """Real PostgreSQL and NATS JetStream servers for the whole session."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def report(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    with test_engines(tmp_path_factory.mktemp("engines"), report=report) as found:
+        yield found
+
+
+@pytest.fixture
+def database_url(engines: TestEngines) -> str:
+    """The URL of the session's PostgreSQL server."""
+    return engines.database_url
+
+
+@pytest.fixture
+def nats_url(engines: TestEngines) -> str:
+    """The URL of the session's NATS server, with JetStream."""
+    return engines.nats_url
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool to the session's PostgreSQL server."""
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=40) as created:
+        yield created
+
+
+@pytest.fixture
+async def schema(pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """A schema of its own for this test, with the event store migrated in."""
+    name = f"test_{secrets.token_hex(6)}"
+    async with pool.acquire() as connection:
+        await migrate(connection, name, event_store_migrations())
+    yield name
+    async with pool.acquire() as connection:
+        await connection.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture
+def store(pool: asyncpg.Pool, schema: str) -> EventStore:
+    """An event store on this test's own schema."""
+    return EventStore(pool, schema, registry=CONTRACT)
+
+
+@pytest.fixture
+def subject_prefix() -> str:
+    """A NATS subject prefix of this test's own, so tests sharing one
+    server never see each other's messages."""
+    return f"test{secrets.token_hex(4)}"
