@@ -20,6 +20,7 @@ from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, PendingEvent
 from mastery_events.errors import ConcurrencyError
 from mastery_events.migrations import quote_schema
+from mastery_events.subjects import check_tenant_id
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, order=True):
@@ -148,6 +149,7 @@ class EventStore:
         return stored
 
     def _arguments(self, batch: StreamAppend) -> tuple[object, ...]:
+        check_tenant_id(batch.tenant_id)
         event_types = [self.registry.of(event.payload) for event in batch.events]
         return (
             batch.tenant_id,
