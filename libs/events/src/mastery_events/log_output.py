@@ -1,0 +1,69 @@
+"""How every mastery process renders its log lines.
+
+The entrypoints (each service's application and the ``mastery`` command)
+configure structlog and the standard library's logging with these chains,
+so every process of a stack writes lines of the same shape: ``console`` for
+people, ``json`` for log collectors. This module only describes the chains;
+it configures nothing, because a library leaves that to the application.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from structlog.typing import Processor
+
+from mastery_events.settings import LogFormat
+
+
+def timestamped() -> list[Processor]:
+    """Return the steps every line takes before it is rendered."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def renderer(log_format: LogFormat, *, colors: bool) -> list[Processor]:
+    """Return the last steps: tracebacks as data and one JSON object per
+    line, or an aligned line for a person (coloured on a terminal).
+
+    Tracebacks never show local variables: they hold connection settings,
+    request bodies and people's data.
+    """
+    if log_format == "json":
+        return [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            structlog.processors.JSONRenderer(),
+        ]
+    return [
+        structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=structlog.dev.plain_traceback
+        )
+    ]
+
+
+def structlog_processors(log_format: LogFormat, *, colors: bool) -> list[Processor]:
+    """Return the chain for lines logged through structlog."""
+    return [*timestamped(), *renderer(log_format, colors=colors)]
+
+
+def stdlib_formatter(log_format: LogFormat, *, colors: bool) -> dict[str, Any]:
+    """Return a ``logging.config.dictConfig`` formatter that renders lines
+    from standard-library loggers (servers, drivers) like structlog's own."""
+    return {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "foreign_pre_chain": [
+            *timestamped(),
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+        ],
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *renderer(log_format, colors=colors),
+        ],
+    }

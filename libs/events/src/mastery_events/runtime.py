@@ -1,0 +1,275 @@
+"""What every service process does to start, to report readiness and to stop.
+
+A service brings its name (which is also its PostgreSQL schema and names its
+JetStream stream) and its own migrations. The runtime opens the database
+pool, migrates the service's schema, and links to the bus in the background:
+a service whose NATS is away still starts, answers "not ready", and catches
+up once NATS answers, rather than crashing in a loop. Shutdown runs in the
+opposite order of start-up.
+
+Nothing here knows about HTTP: each service's web layer asks for readiness
+and turns a ``NotReadyError`` into its own response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import msgspec
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+
+from mastery_events.contract import CONTRACT, Registry
+from mastery_events.errors import EventsError
+from mastery_events.jetstream import (
+    StreamSettings,
+    StreamSetupError,
+    ensure_dead_letter_stream,
+    ensure_stream,
+)
+from mastery_events.migrations import Migration, event_store_migrations, migrate
+from mastery_events.settings import Settings
+from mastery_events.store import EventStore
+from mastery_events.subjects import Subjects
+
+# A readiness probe must answer quickly, even when an engine hangs.
+CHECK_TIMEOUT = 2.0
+# Seconds between attempts to set up streams while NATS is unsettled.
+STREAM_RETRY_DELAY = 1.0
+POOL_SIZE = 10
+
+
+class Service(msgspec.Struct, frozen=True, kw_only=True):
+    """A service as the runtime sees it: a name and its own migrations."""
+
+    name: str
+    migrations: tuple[Migration, ...] = ()
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema this service owns, and no other reads."""
+        return self.name
+
+    def all_migrations(self) -> list[Migration]:
+        """Return the event store's migrations followed by the service's."""
+        return [*event_store_migrations(), *self.migrations]
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether each engine a service depends on answers right now."""
+
+    database: bool
+    nats: bool
+
+    @property
+    def ready(self) -> bool:
+        """Tell whether the service can do its work."""
+        return self.database and self.nats
+
+    def problems(self) -> list[str]:
+        """Describe each engine that does not answer, for an operator."""
+        found = []
+        if not self.database:
+            found.append("the database does not answer")
+        if not self.nats:
+            found.append("NATS is not connected, or the streams are not set up")
+
+        return found
+
+
+class RuntimeNotStartedError(EventsError):
+    """Raised when a service's engines are asked for before it started."""
+
+
+class NotReadyError(EventsError):
+    """Raised when a service is asked to be ready while an engine it depends
+    on does not answer; ``readiness`` says which."""
+
+    def __init__(self, service: str, readiness: Readiness) -> None:
+        self.service = service
+        self.readiness = readiness
+        message = f"{service} is not ready: {'; '.join(readiness.problems())}"
+        super().__init__(message)
+
+
+def stream_settings(settings: Settings) -> StreamSettings:
+    """Return how the service's stream should keep messages, per settings."""
+    return StreamSettings(
+        duplicate_window=settings.nats_duplicate_window,
+        replicas=settings.nats_replicas,
+    )
+
+
+class ServiceRuntime:
+    """The engines of one service process, from start-up to shutdown."""
+
+    def __init__(
+        self,
+        service: Service,
+        settings: Settings,
+        *,
+        registry: Registry = CONTRACT,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.registry = registry
+        self.subjects = Subjects(prefix=settings.subject_prefix)
+        # A lazy logger: the application configures structlog after this.
+        self._log = structlog.get_logger(__name__, service=service.name)
+        self._pool: asyncpg.Pool | None = None
+        self._nats = NatsClient()
+        self._bus_task: asyncio.Task[None] | None = None
+        self._streams_ready = False
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The service's database pool, once started."""
+        if self._pool is None:
+            message = f"the runtime of {self.service.name} has not started"
+            raise RuntimeNotStartedError(message)
+        return self._pool
+
+    @property
+    def store(self) -> EventStore:
+        """The service's event store, in its own schema."""
+        return EventStore(self.pool, self.service.schema, registry=self.registry)
+
+    @property
+    def nats(self) -> NatsClient:
+        """The service's NATS connection (it may still be connecting)."""
+        return self._nats
+
+    async def start(self) -> None:
+        """Open the pool, migrate the schema, and begin linking to the bus."""
+        database_url, nats_url = self.settings.require_engines()
+
+        self._pool = await asyncpg.create_pool(
+            database_url, min_size=0, max_size=POOL_SIZE
+        )
+        async with self._pool.acquire() as connection:
+            applied = await migrate(
+                connection, self.service.schema, self.service.all_migrations()
+            )
+        self._log.info(
+            "service.migrated",
+            schema=self.service.schema,
+            applied=[f"{m.component}/{m.number:04d}" for m in applied],
+        )
+
+        self._bus_task = asyncio.create_task(
+            self._link_bus(nats_url.split(",")), name=f"{self.service.name}-bus"
+        )
+        self._log.info("service.started")
+
+    async def stop(self) -> None:
+        """Stop the bus link, close NATS, then close the pool."""
+        if self._bus_task is not None:
+            self._bus_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bus_task
+            self._bus_task = None
+        if not self._nats.is_closed:
+            await self._nats.close()
+        self._streams_ready = False
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        self._log.info("service.stopped")
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ServiceRuntime]:
+        """Run the engines for the duration of a ``with`` block."""
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    async def readiness(self) -> Readiness:
+        """Ask each engine whether it answers now."""
+        return Readiness(
+            database=await self._database_answers(),
+            nats=self._nats.is_connected and self._streams_ready,
+        )
+
+    async def require_ready(self) -> Readiness:
+        """Return the readiness when every engine answers, else raise
+        ``NotReadyError``."""
+        readiness = await self.readiness()
+        if not readiness.ready:
+            raise NotReadyError(self.service.name, readiness)
+
+        return readiness
+
+    async def _database_answers(self) -> bool:
+        if self._pool is None:
+            return False
+        try:
+            async with self._pool.acquire(timeout=CHECK_TIMEOUT) as connection:
+                await connection.fetchval("SELECT 1", timeout=CHECK_TIMEOUT)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+
+        return True
+
+    async def _link_bus(self, servers: Sequence[str]) -> None:
+        # With unlimited reconnects the client keeps trying the first
+        # connection too, so this returns only once NATS has answered.
+        await self._nats.connect(
+            list(servers),
+            name=f"mastery-{self.service.name}",
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=2,
+            error_cb=self._on_nats_error,
+            disconnected_cb=self._on_nats_disconnected,
+            reconnected_cb=self._on_nats_reconnected,
+        )
+        self._log.info("bus.connected")
+
+        await self._ensure_streams()
+
+    async def _ensure_streams(self) -> None:
+        js = self._nats.jetstream()
+        wanted = stream_settings(self.settings)
+        while True:
+            try:
+                await ensure_stream(
+                    js, self.service.name, subjects=self.subjects, settings=wanted
+                )
+                await ensure_dead_letter_stream(
+                    js, subjects=self.subjects, settings=wanted
+                )
+            except StreamSetupError as error:
+                # Only an operator can fix this; stay not ready and say why.
+                self._log.error(
+                    "bus.stream_misconfigured",
+                    stream=error.stream,
+                    setting=error.setting,
+                    found=error.found,
+                    wanted=error.wanted,
+                )
+                return
+            except (NatsError, TimeoutError) as error:
+                self._log.warning("bus.streams_retry", error=type(error).__name__)
+                await asyncio.sleep(STREAM_RETRY_DELAY)
+                continue
+            break
+        self._streams_ready = True
+        self._log.info(
+            "bus.streams_ready", stream=self.subjects.stream_name(self.service.name)
+        )
+
+    async def _on_nats_error(self, error: Exception) -> None:
+        self._log.warning("bus.error", error=type(error).__name__)
+
+    async def _on_nats_disconnected(self) -> None:
+        self._log.warning("bus.disconnected")
+
+    async def _on_nats_reconnected(self) -> None:
+        self._log.info("bus.reconnected")
