@@ -1,0 +1,15 @@
+"""The grading service as the shared runtime and the launcher see it."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from mastery_events.migrations import load_migrations
+from mastery_events.runtime import Service
+
+SERVICE = Service(
+    name="grading",
+    migrations=tuple(
+        load_migrations("grading", resources.files("mastery_grading.migrations"))
+    ),
+)

@@ -1,0 +1,15 @@
+"""The objectives service as the shared runtime and the launcher see it."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from mastery_events.migrations import load_migrations
+from mastery_events.runtime import Service
+
+SERVICE = Service(
+    name="objectives",
+    migrations=tuple(
+        load_migrations("objectives", resources.files("mastery_objectives.migrations"))
+    ),
+)
