@@ -1,0 +1,451 @@
+"""Follow another service's events from JetStream, applying each one once.
+
+A ``DurableConsumer`` pulls batches from a durable JetStream consumer and
+hands each event to the caller's handler inside a transaction of the
+consumer's own database. The same transaction records the event in the
+schema's ``processed_events`` table, and the message is acked only after the
+commit, so an event delivered or published twice has one effect.
+
+Messages that can never be applied (not a CloudEvent of this contract, a
+tenant that differs from the subject's, a payload that does not decode) are
+parked on the consumer's dead-letter subject at once. A handler that raises
+is retried after a growing delay and parked after ``max_deliver`` attempts;
+an unreachable database is retried for as long as it takes. Events of a type
+or version this code does not know are logged and acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from mastery_events.cloudevents import from_nats
+from mastery_events.contract import CONTRACT, Registry
+from mastery_events.database import Connection
+from mastery_events.dead_letters import dead_letter_headers
+from mastery_events.envelope import Envelope, Event
+from mastery_events.errors import EventsError, UnknownEventTypeError
+from mastery_events.migrations import quote_schema
+from mastery_events.subjects import Subjects
+
+Handler = Callable[[Connection, Envelope, Event], Awaitable[None]]
+
+logger = structlog.get_logger(__name__)
+
+
+class ConnectionLostError(EventsError):
+    """Raised when the database connection closed while an event was being
+    applied, whatever error the driver reported for it."""
+
+    def __init__(self, consumer: str, event_id: UUID) -> None:
+        self.consumer = consumer
+        self.event_id = event_id
+        message = f"consumer {consumer!r} lost its connection applying {event_id}"
+        super().__init__(message)
+
+
+class TenantMismatchError(EventsError):
+    """Raised when a message's subject names one tenant and its envelope
+    another, which a consumer must never apply to either tenant."""
+
+    def __init__(self, subject_tenant: str, envelope_tenant: str) -> None:
+        self.subject_tenant = subject_tenant
+        self.envelope_tenant = envelope_tenant
+        message = (
+            f"subject names tenant {subject_tenant!r} but the envelope "
+            f"carries tenant {envelope_tenant!r}"
+        )
+        super().__init__(message)
+
+
+# Failures that say nothing about the message: the database is away or busy,
+# or two transactions collided. Retrying later succeeds, so they never park
+# a message however often it was delivered.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionLostError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+class ConsumerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """How a consumer fetches, retries and gives up.
+
+    ``max_deliver`` is how many times a handler is tried on one message
+    before the message is parked. The consumer enforces it itself and the
+    JetStream consumer redelivers without limit: a server-side limit would
+    drop a message silently whenever the database was away for its last
+    attempts. ``backoff`` holds the delays, in seconds, before the second,
+    third, ... attempt; the last one repeats. ``ack_wait`` must outlast the
+    longest batch, or JetStream hands a message out again while it is still
+    being applied (harmless, but wasted work).
+    """
+
+    batch_size: int = 50
+    fetch_wait: float = 2.0
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    backoff: tuple[float, ...] = (1.0, 5.0, 15.0, 60.0)
+    max_ack_pending: int = 1000
+
+
+class ConsumerLag(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a consumer is behind its stream, from the server's view."""
+
+    pending: int
+    ack_pending: int
+    redelivered: int
+
+    @property
+    def total(self) -> int:
+        """Return the messages not yet settled: waiting or in flight."""
+        return self.pending + self.ack_pending
+
+
+def is_transient(error: BaseException) -> bool:
+    """Tell whether ``error`` comes from the surroundings, not the message,
+    so retrying later will do."""
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
+def retry_delay(delivered: int, backoff: Sequence[float]) -> float:
+    """Return the delay before the next delivery of a message that failed on
+    its ``delivered``-th delivery."""
+    if not backoff:
+        return 0.0
+    return backoff[min(delivered, len(backoff)) - 1]
+
+
+def next_attempt(
+    error: BaseException,
+    delivered: int,
+    *,
+    settings: ConsumerSettings,
+) -> float | None:
+    """Return the delay before a failed message is tried again, or ``None``
+    when it has used up its attempts and should be parked."""
+    if not is_transient(error) and delivered >= settings.max_deliver:
+        return None
+
+    return retry_delay(delivered, settings.backoff)
+
+
+def consumer_config(
+    name: str,
+    filter_subjects: Sequence[str],
+    *,
+    settings: ConsumerSettings,
+) -> ConsumerConfig:
+    """Return the JetStream configuration of a durable pull consumer."""
+    config = ConsumerConfig(
+        name=name,
+        durable_name=name,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait,
+        max_deliver=-1,
+        max_ack_pending=settings.max_ack_pending,
+    )
+    if len(filter_subjects) == 1:
+        config.filter_subject = filter_subjects[0]
+    else:
+        config.filter_subjects = list(filter_subjects)
+
+    return config
+
+
+class DurableConsumer:
+    """Apply the events of one JetStream stream to this service's database,
+    once each, through a handler the service supplies."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        pool: asyncpg.Pool,
+        *,
+        name: str,
+        stream: str,
+        filter_subjects: Sequence[str],
+        schema: str,
+        handler: Handler,
+        subjects: Subjects | None = None,
+        settings: ConsumerSettings | None = None,
+        registry: Registry = CONTRACT,
+    ) -> None:
+        if not filter_subjects:
+            message = f"consumer {name!r} needs at least one filter subject"
+            raise ValueError(message)
+        self.js = js
+        self.pool = pool
+        self.name = name
+        self.stream = stream
+        self.filter_subjects = tuple(filter_subjects)
+        self.schema = schema
+        self.handler = handler
+        self.subjects = subjects or Subjects()
+        self.settings = settings or ConsumerSettings()
+        self.registry = registry
+        self._record = f"""
+            INSERT INTO {quote_schema(schema)}.processed_events
+                (consumer, event_id, tenant_id)
+            VALUES ($1, $2, $3)
+            ON CONFLICT DO NOTHING
+            RETURNING true
+        """
+        self._log = logger.bind(consumer=name, stream=stream)
+        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stopped.set()
+
+    async def start(self) -> None:
+        """Create the durable consumer, or bring an existing one in line with
+        the settings, and bind a pull subscription to it."""
+        config = consumer_config(
+            self.name, self.filter_subjects, settings=self.settings
+        )
+        await self.js.add_consumer(self.stream, config=config)
+        if self._subscription is None:
+            self._subscription = await self.js.pull_subscribe_bind(
+                self.name, stream=self.stream
+            )
+        self._log.info(
+            "consumer.started",
+            filter_subjects=list(self.filter_subjects),
+            max_deliver=self.settings.max_deliver,
+            ack_wait=self.settings.ack_wait,
+        )
+
+    async def run(self) -> None:
+        """Fetch and apply batches until ``stop`` is called or the task is
+        cancelled."""
+        self._stopping.clear()
+        self._stopped.clear()
+        try:
+            if self._subscription is None:
+                await self.start()
+            while not self._stopping.is_set():
+                rest = await self.process_batch()
+                if rest:
+                    await self._rest(rest)
+        finally:
+            await self._unsubscribe()
+            self._stopped.set()
+            self._log.info("consumer.stopped")
+
+    async def stop(self) -> None:
+        """Ask ``run`` to finish the message in hand and return, and wait
+        until it has."""
+        self._stopping.set()
+        await self._stopped.wait()
+
+    async def lag(self) -> ConsumerLag:
+        """Return how many messages wait for this consumer and how many it
+        holds unacked, as the server counts them."""
+        info = await self.js.consumer_info(self.stream, self.name)
+
+        return ConsumerLag(
+            pending=info.num_pending or 0,
+            ack_pending=info.num_ack_pending or 0,
+            redelivered=info.num_redelivered or 0,
+        )
+
+    async def process_batch(self) -> float:
+        """Fetch one batch and settle every message in it; return how long
+        to rest before the next fetch (zero unless the surroundings failed)."""
+        messages = await self._fetch()
+        for index, message in enumerate(messages):
+            rest = await self.process(message)
+            if rest:
+                # The database is away: the rest of the batch would fail too.
+                for waiting in messages[index + 1 :]:
+                    await waiting.nak(delay=rest)
+                return rest
+
+        return 0.0
+
+    async def process(self, message: Msg) -> float:
+        """Settle one message: apply, skip, retry or park it; return a rest
+        when it failed for reasons outside the message."""
+        metadata = message.metadata
+        delivered = metadata.num_delivered
+        log = self._log.bind(
+            subject=message.subject,
+            stream_sequence=metadata.sequence.stream,
+            delivered=delivered,
+        )
+
+        try:
+            envelope = self._envelope_of(message)
+            log = log.bind(
+                tenant=envelope.tenant_id,
+                event_id=str(envelope.event_id),
+                event_type=envelope.event_type,
+                event_version=envelope.event_version,
+            )
+            event = self.registry.decode(envelope)
+        except UnknownEventTypeError:
+            # Newer publishers may add types; this reader has nothing to do.
+            await message.ack()
+            log.warning("consumer.unknown_event_type")
+            return 0.0
+        except Exception as error:
+            # Reading a message is pure: what fails here fails every time.
+            await self._dead_letter(message, error, log=log)
+            return 0.0
+
+        try:
+            applied = await self._apply(envelope, event)
+        except Exception as error:
+            return await self._retry_or_dead_letter(message, error, log=log)
+
+        await message.ack()
+        log.info("consumer.applied" if applied else "consumer.skipped_duplicate")
+
+        return 0.0
+
+    def _envelope_of(self, message: Msg) -> Envelope:
+        envelope = from_nats(message.headers, message.data)
+        subject_tenant = self.subjects.tenant_of(message.subject)
+        if subject_tenant != envelope.tenant_id:
+            raise TenantMismatchError(subject_tenant, envelope.tenant_id)
+
+        return envelope
+
+    async def _apply(self, envelope: Envelope, event: Event) -> bool:
+        async with self.pool.acquire() as connection:
+            try:
+                async with connection.transaction():
+                    # The row lock on this key also makes a second, concurrent
+                    # delivery wait here and then find the event applied.
+                    first_time = await connection.fetchval(
+                        self._record, self.name, envelope.event_id, envelope.tenant_id
+                    )
+                    if first_time is None:
+                        return False
+                    await self.handler(connection, envelope, event)
+            except Exception as error:
+                # The driver names a dropped connection in several ways.
+                if connection.is_closed():
+                    raise ConnectionLostError(self.name, envelope.event_id) from error
+                raise
+
+        return True
+
+    async def _retry_or_dead_letter(
+        self,
+        message: Msg,
+        error: Exception,
+        *,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> float:
+        delivered = message.metadata.num_delivered
+        delay = next_attempt(error, delivered, settings=self.settings)
+        if delay is None:
+            await self._dead_letter(message, error, log=log)
+            return 0.0
+
+        await message.nak(delay=delay)
+        transient = is_transient(error)
+        log.warning(
+            "consumer.retrying",
+            error=type(error).__name__,
+            transient=transient,
+            delay=delay,
+        )
+
+        return delay if transient else 0.0
+
+    async def _dead_letter(
+        self,
+        message: Msg,
+        error: BaseException,
+        *,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        metadata = message.metadata
+        headers = dead_letter_headers(
+            message.headers,
+            consumer=self.name,
+            error=type(error).__name__,
+            deliveries=metadata.num_delivered,
+            subject=message.subject,
+            stream=metadata.stream,
+            stream_sequence=metadata.sequence.stream,
+        )
+
+        try:
+            await self.js.publish(
+                self.subjects.dead_letter(self.name), message.data, headers=headers
+            )
+        except nats.errors.Error as failure:
+            # Without a place to park it the message must stay in the stream.
+            delay = retry_delay(metadata.num_delivered, self.settings.backoff)
+            await message.nak(delay=delay)
+            log.error(
+                "consumer.dead_letter_failed",
+                error=type(error).__name__,
+                failure=type(failure).__name__,
+            )
+            return
+
+        log.error("consumer.dead_lettered", error=type(error).__name__)
+        await message.term()
+
+    async def _fetch(self) -> list[Msg]:
+        if self._subscription is None:
+            message = f"consumer {self.name!r} was not started"
+            raise EventsError(message)
+        fetching = asyncio.ensure_future(
+            self._subscription.fetch(
+                self.settings.batch_size, timeout=self.settings.fetch_wait
+            )
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait(
+                {fetching, stopping}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+            if not fetching.done():
+                # Messages the cancelled fetch already pulled are redelivered
+                # after ack_wait.
+                fetching.cancel()
+                await asyncio.wait({fetching})
+        if fetching.cancelled():
+            return []
+
+        try:
+            return fetching.result()
+        except nats.errors.TimeoutError:
+            return []
+        except nats.errors.Error as error:
+            if isinstance(error, nats.errors.ConnectionClosedError):
+                raise
+            self._log.warning("consumer.fetch_failed", error=type(error).__name__)
+            await self._rest(self.settings.fetch_wait)
+            return []
+
+    async def _rest(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _unsubscribe(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
