@@ -79,6 +79,14 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs, from its pid file."""
+        pid_file = self._pgdata / "postmaster.pid"
+        if not self._running or not pid_file.exists():
+            return None
+        return int(pid_file.read_text().split("\n", 1)[0])
+
+    @property
     def _pgdata(self) -> Path:
         return self.data_dir / "pgdata"
 
@@ -187,6 +195,11 @@ class EmbeddedNats:
         """The URL that reaches the server."""
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
     def start(self) -> str:
         """Start the server with JetStream on its data folder, return its URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -207,6 +220,9 @@ class EmbeddedNats:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # A Ctrl-C in the terminal reaches the launcher alone, which then
+            # stops the services before their bus.
+            start_new_session=True,
         )
         try:
             wait_for_port(self.port, timeout=30)

