@@ -157,7 +157,6 @@ def migrate() -> None:
     """Apply every service's pending migrations to MASTERY_DATABASE_URL;
     safe to run twice, and alongside other runners."""
     settings = load_settings()
-    configure_logging(settings)
     if settings.database_url is None:
         message = f"{variable('database_url')} is not set: there is nothing to migrate"
         raise click.ClickException(message)
