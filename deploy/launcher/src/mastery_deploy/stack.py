@@ -177,6 +177,10 @@ class Stack:
 
     def request_stop(self, signum: int) -> None:
         """Begin an orderly stop; called from a signal handler."""
+        # A terminal's Ctrl-C can arrive twice: directly, and forwarded by a
+        # wrapper such as `uv run`. One stop is enough.
+        if self.stopping.is_set():
+            return
         logger.info("stack.stopping", signal=signal.Signals(signum).name)
         self.stopping.set()
 
