@@ -131,8 +131,9 @@ def ready_status(stack: RunningStack) -> StackStatus:
 def test_mastery_up_serves_every_service_and_stops_cleanly_on_sigint(
     stack: RunningStack,
 ) -> None:
-    """Every service answers its probes and OpenAPI; SIGINT then stops the
-    services and both engines, and removes the status file."""
+    """Every service answers its probes and OpenAPI, a second `mastery up`
+    on the same data is refused, and SIGINT then stops the services and both
+    engines and removes the status file."""
     status = ready_status(stack)
 
     assert [service.name for service in status.services] == [
@@ -153,6 +154,13 @@ def test_mastery_up_serves_every_service_and_stops_cleanly_on_sigint(
         assert service.openapi_url in stack.output()
     assert status.database_url in stack.output()
     assert status.nats_url in stack.output()
+
+    second = subprocess.run(
+        [str(MASTERY), "up"], env=stack.environment, capture_output=True, text=True
+    )
+    assert second.returncode == 1
+    assert "a stack already runs on" in second.stderr
+    assert status_path(stack.data_dir).exists()
 
     stack.process.send_signal(signal.SIGINT)
 

@@ -92,6 +92,7 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
         self.children: list[ServiceProcess] = []
+        self.recorded = False
 
     async def start(self) -> StackStatus:
         """Start everything and return the stack's status once every service
@@ -172,8 +173,15 @@ class Stack:
         if self.postgres is not None:
             await asyncio.to_thread(self.postgres.stop)
             logger.info("stack.engine_stopped", engine="postgres")
-        remove_status(self.status_file)
+        # Only our own record: a refused second stack leaves the first's.
+        if self.recorded:
+            remove_status(self.status_file)
         logger.info("stack.stopped", data_dir=str(self.data_dir))
+
+    def record(self, status: StackStatus) -> None:
+        """Write the status file, which ``stop()`` then removes."""
+        write_status(self.status_file, status)
+        self.recorded = True
 
     def request_stop(self, signum: int) -> None:
         """Begin an orderly stop; called from a signal handler."""
@@ -303,7 +311,7 @@ async def run_stack(
         loop.add_signal_handler(signum, stack.request_stop, signum)
     try:
         status = await stack.start()
-        write_status(stack.status_file, status)
+        stack.record(status)
         announce(status)
         logger.info("stack.ready", status_file=str(stack.status_file))
 
