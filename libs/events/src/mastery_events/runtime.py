@@ -59,6 +59,12 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
         return [*event_store_migrations(), *self.migrations]
 
 
+class Liveness(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer of a process that runs, whatever its engines do."""
+
+    status: str = "alive"
+
+
 class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     """Whether each engine a service depends on answers right now."""
 
@@ -182,9 +188,10 @@ class ServiceRuntime:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ServiceRuntime]:
-        """Run the engines for the duration of a ``with`` block."""
-        await self.start()
+        """Run the engines for the duration of a ``with`` block; a start that
+        fails half-way still closes what it opened."""
         try:
+            await self.start()
             yield self
         finally:
             await self.stop()
@@ -234,7 +241,7 @@ class ServiceRuntime:
 
         await self._ensure_streams()
 
-    async def _ensure_streams(self) -> None:
+    async def _ensure_streams(self) -> bool:
         js = self._nats.jetstream()
         wanted = stream_settings(self.settings)
         while True:
@@ -254,7 +261,7 @@ class ServiceRuntime:
                     found=error.found,
                     wanted=error.wanted,
                 )
-                return
+                return False
             except (NatsError, TimeoutError) as error:
                 self._log.warning("bus.streams_retry", error=type(error).__name__)
                 await asyncio.sleep(STREAM_RETRY_DELAY)
@@ -264,6 +271,8 @@ class ServiceRuntime:
         self._log.info(
             "bus.streams_ready", stream=self.subjects.stream_name(self.service.name)
         )
+
+        return True
 
     async def _on_nats_error(self, error: Exception) -> None:
         self._log.warning("bus.error", error=type(error).__name__)

@@ -19,18 +19,12 @@ from litestar.plugins.problem_details import (
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
 from mastery_events.log_output import stdlib_formatter, structlog_processors
-from mastery_events.runtime import NotReadyError, Readiness, ServiceRuntime
+from mastery_events.runtime import Liveness, NotReadyError, Readiness, ServiceRuntime
 from mastery_events.settings import Settings
 from mastery_grading.service import SERVICE
 
 PROBES = ["/healthz", "/readyz"]
 CLIENT_ERRORS = frozenset(range(400, 500))
-
-
-class Liveness(msgspec.Struct, frozen=True, kw_only=True):
-    """The answer of a process that is alive."""
-
-    status: str = "alive"
 
 
 def create_app(settings: Settings) -> Litestar:
