@@ -15,6 +15,8 @@ import msgspec
 from mastery_events.errors import EventsError
 
 DEFAULT_PREFIX = "mastery"
+DEAD_LETTER_NAME = "deadletter"
+# Matched with fullmatch: ``$`` alone would let a trailing newline through.
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -32,11 +34,39 @@ class InvalidTenantError(EventsError):
         super().__init__(message)
 
 
+class InvalidSubjectError(EventsError):
+    """Raised when a subject, or a token meant for one, does not follow the
+    bus's scheme: a wildcard, a dot or a space would change what it matches."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"{subject!r} {reason}")
+
+
 def check_tenant_id(tenant_id: str) -> str:
     """Return ``tenant_id`` when it is valid, else raise."""
-    if TENANT_ID.match(tenant_id) is None:
+    if TENANT_ID.fullmatch(tenant_id) is None:
         raise InvalidTenantError(tenant_id)
     return tenant_id
+
+
+def check_token(token: str) -> str:
+    """Return ``token`` when it can stand as one literal subject token, else
+    raise, so a name can never widen a subscription."""
+    if TOKEN.fullmatch(token) is None:
+        reason = "is not one subject token of A-Z, a-z, 0-9, '_' and '-'"
+        raise InvalidSubjectError(token, reason)
+    return token
+
+
+class EventSubject(msgspec.Struct, frozen=True, kw_only=True):
+    """What an event subject names: the publishing service, the tenant and
+    the event type."""
+
+    service: str
+    tenant_id: str
+    event_type: str
 
 
 class Subjects(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,27 +74,68 @@ class Subjects(msgspec.Struct, frozen=True, kw_only=True):
 
     prefix: str = DEFAULT_PREFIX
 
+    def __post_init__(self) -> None:
+        for token in self.prefix.split("."):
+            check_token(token)
+
     def event(self, service: str, tenant_id: str, event_type: str) -> str:
         """Return the subject one event is published on."""
-        return f"{self.prefix}.{service}.{check_tenant_id(tenant_id)}.{event_type}"
+        return self._event(service, check_tenant_id(tenant_id), event_type)
 
-    def service_events(self, service: str) -> str:
-        """Return the wildcard subject of every event ``service`` publishes."""
-        return f"{self.prefix}.{service}.>"
+    def event_address(self, service: str, event_type: str) -> str:
+        """Return the address of an event type's channel with ``{tenant}``
+        where the tenant goes, as AsyncAPI writes channel addresses."""
+        return self._event(service, "{tenant}", event_type)
 
-    def stream_name(self, service: str) -> str:
-        """Return the JetStream stream that stores ``service``'s events."""
-        return f"{self.prefix}_{service}".upper().replace("-", "_")
+    def _event(self, service: str, tenant: str, event_type: str) -> str:
+        tokens = (self.prefix, check_token(service), tenant, check_token(event_type))
+        return ".".join(tokens)
 
-    def dead_letter(self, consumer: str) -> str:
-        """Return the subject where ``consumer`` parks messages it gave up on."""
-        return f"{self.prefix}.deadletter.{consumer}"
+    def parse(self, subject: str) -> EventSubject:
+        """Return what an event subject under this prefix names, or raise
+        when it is not one."""
+        tokens = subject.split(".")
+        prefix_tokens = self.prefix.split(".")
+        if (
+            len(tokens) != len(prefix_tokens) + 3
+            or tokens[: len(prefix_tokens)] != prefix_tokens
+        ):
+            reason = f"is not an event subject under {self.prefix!r}"
+            raise InvalidSubjectError(subject, reason)
+        service, tenant_id, event_type = tokens[len(prefix_tokens) :]
+        if TOKEN.fullmatch(service) is None or TOKEN.fullmatch(event_type) is None:
+            reason = "names a wildcard or an empty service or event type"
+            raise InvalidSubjectError(subject, reason)
+
+        return EventSubject(
+            service=service,
+            tenant_id=check_tenant_id(tenant_id),
+            event_type=event_type,
+        )
 
     def tenant_of(self, subject: str) -> str:
         """Return the tenant id an event subject names."""
-        tokens = subject.split(".")
-        prefix_tokens = self.prefix.count(".") + 1
-        if len(tokens) != prefix_tokens + 3:
-            message = f"{subject!r} is not an event subject under {self.prefix!r}"
-            raise EventsError(message)
-        return tokens[prefix_tokens + 1]
+        return self.parse(subject).tenant_id
+
+    def service_events(self, service: str) -> str:
+        """Return the wildcard subject of every event ``service`` publishes."""
+        return f"{self.prefix}.{check_token(service)}.>"
+
+    def stream_name(self, service: str) -> str:
+        """Return the JetStream stream that stores ``service``'s events."""
+        # Stream names may not contain dots, and a prefix may.
+        name = f"{self.prefix}_{service}".upper()
+        return name.replace("-", "_").replace(".", "_")
+
+    def dead_letter(self, consumer: str) -> str:
+        """Return the subject where ``consumer`` parks messages it gave up on.
+
+        ``*`` names every consumer's dead letters, for a subscription."""
+        if consumer != "*":
+            check_token(consumer)
+        return f"{self.prefix}.{DEAD_LETTER_NAME}.{consumer}"
+
+    def dead_letter_address(self) -> str:
+        """Return the address of the dead-letter channel with ``{consumer}``
+        where the consumer's name goes, as AsyncAPI writes it."""
+        return f"{self.prefix}.{DEAD_LETTER_NAME}.{{consumer}}"

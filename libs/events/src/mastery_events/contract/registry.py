@@ -70,6 +70,12 @@ class Registry:
         ``from_version`` of ``name`` into the next version."""
 
         def register(step: Upcaster) -> Upcaster:
+            if (name, from_version) in self._upcasters:
+                message = (
+                    f"two upcasters turn {name!r} version {from_version} "
+                    "into the next version"
+                )
+                raise ContractError(message)
             self._upcasters[(name, from_version)] = step
             return step
 
@@ -95,6 +101,17 @@ class Registry:
     def services(self) -> Iterable[str]:
         """Return the services that publish events, each once."""
         return sorted({event_type.service for event_type in self})
+
+    def missing_upcasters(self) -> list[tuple[str, int]]:
+        """Return each ``(name, version)`` older than its type's current
+        version that no upcaster carries forward, so a start-up check or a
+        test can catch the gap before a stored event does."""
+        return [
+            (event_type.name, version)
+            for event_type in self
+            for version in range(1, event_type.version)
+            if (event_type.name, version) not in self._upcasters
+        ]
 
     def decode(self, envelope: Envelope) -> Event:
         """Decode an envelope's payload at the current version of its type."""
