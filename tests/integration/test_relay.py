@@ -303,7 +303,7 @@ async def test_relay_killed_between_acks_and_checkpoint_stores_nothing_twice(
     async with running(successor):
         await eventually(caught_up(successor), within=20, what="catching up")
 
-    assert successor.already_published == 250
+    assert successor.duplicates == 250
     assert successor.published == 750
     ids = await stream_event_ids(js, subjects)
     assert len(ids) == 1000
@@ -338,7 +338,7 @@ async def test_relay_cancelled_while_publishing_loses_and_doubles_nothing(
 
     # The second relay took on exactly what the first had not checkpointed,
     # and found on the stream whatever the first had sent of it.
-    assert second.published + second.already_published == left
+    assert second.published + second.duplicates == left
     ids = await stream_event_ids(js, subjects)
     assert len(ids) == 1000
     assert len(set(ids)) == 1000

@@ -133,7 +133,7 @@ class Relay:
         # already on the stream (sent by a relay that stopped before its
         # checkpoint moved). Acks lost to a cancellation are not counted.
         self.published = 0
-        self.already_published = 0
+        self.duplicates = 0
         self._stream = subjects.stream_name(service)
         self._js: JetStreamContext = connection.jetstream(
             timeout=self.settings.ack_timeout
@@ -477,7 +477,7 @@ class Relay:
         an ack of a new message were there before this relay sent them."""
         stored = sum(1 for ack in acks if not ack.duplicate)
         self.published += stored
-        self.already_published += len(events) - stored
+        self.duplicates += len(events) - stored
         async with self._bounded():
             await self._checkpoints.save(connection, checkpoint_of(events[-1]))
 
