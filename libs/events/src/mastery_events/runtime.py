@@ -3,9 +3,10 @@
 A service brings its name (which is also its PostgreSQL schema and names its
 JetStream stream) and its own migrations. The runtime opens the database
 pool, migrates the service's schema, and links to the bus in the background:
-a service whose NATS is away still starts, answers "not ready", and catches
-up once NATS answers, rather than crashing in a loop. Shutdown runs in the
-opposite order of start-up.
+it connects, sets up the streams, then runs the relay that publishes the
+service's stored events. A service whose NATS is away still starts, answers
+"not ready", and catches up once NATS answers, rather than crashing in a
+loop. Shutdown runs in the opposite order of start-up.
 
 Nothing here knows about HTTP: each service's web layer asks for readiness
 and turns a ``NotReadyError`` into its own response.
@@ -32,6 +33,7 @@ from mastery_events.jetstream import (
     ensure_stream,
 )
 from mastery_events.migrations import Migration, event_store_migrations, migrate
+from mastery_events.relay import Relay, RelaySettings
 from mastery_events.settings import Settings
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
@@ -41,6 +43,9 @@ CHECK_TIMEOUT = 2.0
 # Seconds between attempts to set up streams while NATS is unsettled.
 STREAM_RETRY_DELAY = 1.0
 POOL_SIZE = 10
+# How long a stop waits for the bus link to end, retrying the cancel.
+BUS_STOP_TIMEOUT = 10.0
+BUS_CANCEL_RETRY = 0.2
 
 
 class Service(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,6 +135,9 @@ class ServiceRuntime:
         self._nats = NatsClient()
         self._bus_task: asyncio.Task[None] | None = None
         self._streams_ready = False
+        self._closing = False
+        self._relay: Relay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -152,6 +160,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         """Open the pool, migrate the schema, and begin linking to the bus."""
         database_url, nats_url = self.settings.require_engines()
+        self._closing = False
 
         self._pool = await asyncpg.create_pool(
             database_url, min_size=0, max_size=POOL_SIZE
@@ -169,15 +178,19 @@ class ServiceRuntime:
         self._bus_task = asyncio.create_task(
             self._link_bus(nats_url.split(",")), name=f"{self.service.name}-bus"
         )
+        self._bus_task.add_done_callback(self._report_bus_link)
         self._log.info("service.started")
 
     async def stop(self) -> None:
-        """Stop the bus link, close NATS, then close the pool."""
-        if self._bus_task is not None:
-            self._bus_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._bus_task
-            self._bus_task = None
+        """Stop the bus link and the relay, close NATS, then the pool."""
+        self._closing = True
+        await self._stop_bus_link()
+        if self._relay is not None and self._relay_task is not None:
+            # The relay finishes the batch in hand, so its checkpoint and the
+            # stream agree when the next process takes over.
+            await self._relay.stop()
+            await asyncio.wait([self._relay_task])
+            self._relay = self._relay_task = None
         if not self._nats.is_closed:
             await self._nats.close()
         self._streams_ready = False
@@ -239,7 +252,23 @@ class ServiceRuntime:
         )
         self._log.info("bus.connected")
 
-        await self._ensure_streams()
+        # A stop may have begun while this task could not be cancelled.
+        if await self._ensure_streams() and not self._closing:
+            self._start_relay()
+
+    async def _stop_bus_link(self) -> None:
+        task, self._bus_task = self._bus_task, None
+        if task is None:
+            return
+        deadline = asyncio.get_running_loop().time() + BUS_STOP_TIMEOUT
+        while not task.done():
+            # The NATS client swallows a cancel that lands while it tidies up
+            # a failed connection attempt, so cancel until one is heard.
+            task.cancel()
+            await asyncio.wait([task], timeout=BUS_CANCEL_RETRY)
+            if asyncio.get_running_loop().time() > deadline:
+                self._log.warning("bus.link_not_stopped")
+                return
 
     async def _ensure_streams(self) -> bool:
         js = self._nats.jetstream()
@@ -273,6 +302,26 @@ class ServiceRuntime:
         )
 
         return True
+
+    def _start_relay(self) -> None:
+        self._relay = Relay(
+            self.store,
+            self._nats,
+            service=self.service.name,
+            subjects=self.subjects,
+            settings=RelaySettings(
+                poll_interval=self.settings.relay_poll_interval,
+                stream=stream_settings(self.settings),
+            ),
+        )
+        self._relay_task = asyncio.create_task(
+            self._relay.run(), name=f"{self.service.name}-relay"
+        )
+
+    def _report_bus_link(self, task: asyncio.Task[None]) -> None:
+        # Without this, a link that failed would only show as "not ready".
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._log.error("bus.link_failed", error=type(error).__name__)
 
     async def _on_nats_error(self, error: Exception) -> None:
         self._log.warning("bus.error", error=type(error).__name__)

@@ -1,0 +1,137 @@
+"""The shared service runtime against real PostgreSQL and NATS JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import nats
+import pytest
+from nats.js.errors import NotFoundError
+
+from mastery_deploy.engines import EmbeddedNats
+from mastery_events.contract.objectives import ObjectiveSetCreated
+from mastery_events.envelope import PendingEvent
+from mastery_events.runtime import RuntimeNotStartedError, Service, ServiceRuntime
+from mastery_events.settings import Settings
+from mastery_events.subjects import Subjects
+
+SET_ID = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa2")
+MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
+DEADLINE = 15.0
+
+
+@pytest.fixture
+async def service(pool: asyncpg.Pool) -> AsyncIterator[Service]:
+    """A service of this test's own, so its schema, stream and relay lock
+    are nobody else's; its schema is dropped afterwards."""
+    found = Service(name=f"runtime_{secrets.token_hex(4)}")
+    yield found
+    async with pool.acquire() as connection:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{found.schema}" CASCADE')
+
+
+@pytest.fixture
+def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
+    """Settings that reach the session's engines, on this test's subjects."""
+    return Settings(
+        database_url=database_url,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        relay_poll_interval=0.2,
+    )
+
+
+def objective_set_created() -> PendingEvent:
+    """A teacher drafting an objective set on a Monday morning."""
+    return PendingEvent(
+        payload=ObjectiveSetCreated(
+            objective_set_id=SET_ID,
+            title="Ratios and proportions",
+            subject="Mathematics",
+            owner_scope="teacher",
+            owner_id="teacher-ada",
+            created_by="teacher-ada",
+            created_at=MONDAY,
+        ),
+        occurred_at=MONDAY,
+        actor="teacher-ada",
+        correlation_id=SET_ID,
+    )
+
+
+async def test_an_event_a_service_stores_reaches_its_stream(
+    service: Service, settings: Settings, nats_url: str
+) -> None:
+    """The runtime migrates the schema, sets up the stream and runs the
+    relay: an appended event is published on the service's subject."""
+    runtime = ServiceRuntime(service, settings)
+    subjects = Subjects(prefix=settings.subject_prefix)
+    bus = await nats.connect(nats_url)
+    try:
+        async with runtime.running():
+            await runtime.store.append(
+                "district-7", "set-1", 0, [objective_set_created()]
+            )
+            js = bus.jetstream()
+            stream = subjects.stream_name(service.name)
+            deadline = time.monotonic() + DEADLINE
+            while True:
+                try:
+                    message = await js.get_msg(stream, seq=1)
+                    break
+                except NotFoundError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"nothing reached {stream} in {DEADLINE:.0f}s")
+                    await asyncio.sleep(0.05)
+    finally:
+        await bus.close()
+
+    assert message.subject == subjects.event(
+        service.name, "district-7", "ObjectiveSetCreated"
+    )
+
+
+async def test_a_stopped_runtime_has_closed_its_engines(
+    service: Service, settings: Settings
+) -> None:
+    """After the ``with`` block the NATS connection is closed and the pool is
+    gone, so nothing keeps a stopped service's resources."""
+    runtime = ServiceRuntime(service, settings)
+
+    async with runtime.running():
+        deadline = time.monotonic() + DEADLINE
+        while not (await runtime.readiness()).ready:
+            assert time.monotonic() < deadline, "the runtime never became ready"
+            await asyncio.sleep(0.05)
+
+    assert runtime.nats.is_closed
+    with pytest.raises(RuntimeNotStartedError):
+        runtime.pool  # noqa: B018
+    assert not (await runtime.readiness()).database
+
+
+@pytest.mark.parametrize("stop_after", [0.0, 0.3, 1.1])
+async def test_a_runtime_whose_nats_is_away_stops_promptly(
+    service: Service, settings: Settings, stop_after: float, tmp_path: Path
+) -> None:
+    """Stopping while the bus link still tries to reach NATS ends it within
+    seconds, whichever step of a connection attempt it is in."""
+    nowhere = EmbeddedNats(tmp_path / "nats")
+    runtime = ServiceRuntime(
+        service, msgspec.structs.replace(settings, nats_url=nowhere.url)
+    )
+
+    async with asyncio.timeout(DEADLINE):
+        async with runtime.running():
+            await asyncio.sleep(stop_after)
+            assert not (await runtime.readiness()).nats
+
+    assert runtime.nats.is_closed
