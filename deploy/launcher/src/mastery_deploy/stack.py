@@ -125,9 +125,13 @@ class Stack:
         )
         for service in self.services:
             self.children.append(await self._spawn(service, engines))
-        async with asyncio.TaskGroup() as waiting:
-            for child in self.children:
-                waiting.create_task(self._wait_ready(child))
+        waits = [asyncio.create_task(self._wait_ready(c)) for c in self.children]
+        try:
+            await asyncio.gather(*waits)
+        finally:
+            # The first failure is enough; stop asking the others.
+            for wait in waits:
+                wait.cancel()
 
         return StackStatus(
             pid=os.getpid(),
