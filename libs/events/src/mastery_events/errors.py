@@ -9,18 +9,25 @@ class EventsError(Exception):
 
 class ConcurrencyError(EventsError):
     """Raised when a stream's version is not the one the writer expected,
-    because somebody else appended to it first."""
+    because somebody else appended to it first.
+
+    ``actual`` is the stream's version when the store could read it, and
+    ``None`` when no single version is known: after a collision with another
+    writer aborted the caller's transaction, or when the stream was behind
+    the expected version and another writer caught it up meanwhile.
+    """
 
     def __init__(
-        self, tenant_id: str, stream_id: str, *, expected: int, actual: int
+        self, tenant_id: str, stream_id: str, *, expected: int, actual: int | None
     ) -> None:
         self.tenant_id = tenant_id
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+        found = "is no longer at" if actual is None else f"is at {actual}, not"
         message = (
-            f"stream {stream_id!r} of tenant {tenant_id!r} is at version "
-            f"{actual}, not the expected {expected}; reload and decide again"
+            f"stream {stream_id!r} of tenant {tenant_id!r} {found} the "
+            f"expected version {expected}; reload and decide again"
         )
         super().__init__(message)
 

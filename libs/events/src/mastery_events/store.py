@@ -1,23 +1,25 @@
 """The event store: an append-only PostgreSQL table per service schema.
 
 Appends are atomic and checked against the version the writer expected, per
-stream. Followers of the whole log read in ``(transaction_id, position)``
-order and only below the oldest transaction still running, so an event whose
+stream: one statement checks every stream an append touches, inserts all of
+its events or none, and notifies the schema's channel when it stored any.
+Followers of the whole log read in ``(transaction_id, position)`` order and
+only below the oldest transaction still running, so an event whose
 transaction commits late is never skipped: it is read once that transaction
 ends, in its place in the order.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import NoReturn
 
 import asyncpg
 import msgspec
 
-from mastery_events.contract import Registry
+from mastery_events.contract import EventType, Registry
 from mastery_events.database import Connection
-from mastery_events.envelope import Envelope, PendingEvent
+from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.errors import ConcurrencyError
 from mastery_events.migrations import quote_schema
 from mastery_events.subjects import check_tenant_id
@@ -45,11 +47,134 @@ ENVELOPE_COLUMNS = """
     recorded_at, actor, correlation_id, causation_id, payload
 """
 
+# PostgreSQL's name for the UNIQUE (tenant_id, stream_id, stream_version)
+# constraint of 0001_event_store.sql.
+STREAM_VERSION_CONSTRAINT = "events_tenant_id_stream_id_stream_version_key"
+
 
 def notify_channel(schema: str) -> str:
     """Return the LISTEN/NOTIFY channel that hints at new events in
     ``schema``."""
     return f"mastery_events_{schema}"
+
+
+class AppendPlan:
+    """The rows of one append as column arrays, and the version each stream
+    touched must be at, so that one statement writes them all or none."""
+
+    def __init__(self) -> None:
+        self.checks: list[StreamAppend] = []
+        self.pending: list[PendingEvent] = []
+        self.event_types: list[EventType] = []
+        self.payloads: list[bytes] = []
+        self.tenant_ids: list[str] = []
+        self.stream_ids: list[str] = []
+        self.stream_versions: list[int] = []
+
+    def envelopes(self, rows: Sequence[asyncpg.Record]) -> list[Envelope]:
+        """Return the stored events in append order, completed with what the
+        insert returned for each: position, transaction and times."""
+        returned = {row[0]: row for row in rows}
+        stored = []
+        for index, event in enumerate(self.pending):
+            _, position, transaction_id, recorded_at, occurred_at = returned[
+                event.event_id
+            ]
+            event_type = self.event_types[index]
+            stored.append(
+                Envelope(
+                    event_id=event.event_id,
+                    event_type=event_type.name,
+                    event_version=event_type.version,
+                    tenant_id=self.tenant_ids[index],
+                    stream_id=self.stream_ids[index],
+                    stream_version=self.stream_versions[index],
+                    position=position,
+                    transaction_id=transaction_id,
+                    occurred_at=occurred_at,
+                    recorded_at=recorded_at,
+                    actor=event.actor,
+                    correlation_id=event.correlation_id,
+                    causation_id=event.causation_id,
+                    payload=msgspec.Raw(self.payloads[index]),
+                )
+            )
+
+        return stored
+
+    def arguments(self) -> tuple[object, ...]:
+        """Return the insert statement's parameters, ``$1`` to ``$14``."""
+        pending = self.pending
+        return (
+            [check.tenant_id for check in self.checks],
+            [check.stream_id for check in self.checks],
+            [check.expected_version for check in self.checks],
+            self.tenant_ids,
+            self.stream_ids,
+            self.stream_versions,
+            [event.event_id for event in pending],
+            [event_type.name for event_type in self.event_types],
+            [event_type.version for event_type in self.event_types],
+            [event.occurred_at for event in pending],
+            [event.actor for event in pending],
+            [event.correlation_id for event in pending],
+            [event.causation_id for event in pending],
+            [payload.decode() for payload in self.payloads],
+        )
+
+
+def plan_append(
+    batches: Sequence[StreamAppend],
+    event_type_of: Callable[[Event], EventType],
+) -> AppendPlan:
+    """Lay out ``batches`` as rows with their stream versions.
+
+    Every tenant id is checked before anything is written. Two batches for
+    one stream whose versions follow on are checked as one, against the
+    first's expected version; any other repeat keeps its own check, which
+    then fails as the store's state cannot match both.
+    """
+    plan = AppendPlan()
+    next_version: dict[tuple[str, str], int] = {}
+    for batch in batches:
+        check_tenant_id(batch.tenant_id)
+        if not batch.events:
+            continue
+        key = (batch.tenant_id, batch.stream_id)
+        if next_version.get(key) != batch.expected_version:
+            plan.checks.append(batch)
+        version = batch.expected_version
+        for event in batch.events:
+            version += 1
+            plan.pending.append(event)
+            plan.event_types.append(event_type_of(event.payload))
+            plan.payloads.append(msgspec.json.encode(event.payload))
+            plan.tenant_ids.append(batch.tenant_id)
+            plan.stream_ids.append(batch.stream_id)
+            plan.stream_versions.append(version)
+        next_version[key] = version
+
+    return plan
+
+
+def conflicting_check(
+    error: asyncpg.UniqueViolationError, plan: AppendPlan
+) -> StreamAppend:
+    """Return the stream whose key the server says already exists.
+
+    The server prints the duplicate key as ``(tenant, stream, version)`` in
+    every locale; when it withholds the key, the first stream is named.
+    """
+    detail = error.detail or ""
+    for tenant_id, stream_id, version in zip(
+        plan.tenant_ids, plan.stream_ids, plan.stream_versions, strict=True
+    ):
+        if f"=({tenant_id}, {stream_id}, {version})" in detail:
+            for check in plan.checks:
+                if (check.tenant_id, check.stream_id) == (tenant_id, stream_id):
+                    return check
+
+    return plan.checks[0]
 
 
 class EventStore:
@@ -67,32 +192,66 @@ class EventStore:
         self.registry = registry
         self._table = f"{quote_schema(schema)}.events"
         self._channel = notify_channel(schema)
+        self._event_types: dict[type[Event], EventType] = {}
+        # One statement checks every stream and inserts every row, so an
+        # append costs one round trip and needs no transaction of its own.
+        # The check is not correlated with the rows: it passes or fails for
+        # the whole append. Two writers that both pass it before either
+        # commits collide on the stream-version key instead.
         self._insert = f"""
-            INSERT INTO {self._table} (
-                event_id, tenant_id, stream_id, stream_version, event_type,
-                event_version, occurred_at, actor, correlation_id,
-                causation_id, payload
+            WITH inserted AS (
+                INSERT INTO {self._table} (
+                    event_id, tenant_id, stream_id, stream_version,
+                    event_type, event_version, occurred_at, actor,
+                    correlation_id, causation_id, payload
+                )
+                SELECT e.event_id, e.tenant_id, e.stream_id, e.stream_version,
+                       e.event_type, e.event_version, e.occurred_at, e.actor,
+                       e.correlation_id, e.causation_id, e.payload
+                FROM unnest(
+                    $4::text[], $5::text[], $6::int[], $7::uuid[], $8::text[],
+                    $9::int[], $10::timestamptz[], $11::text[], $12::uuid[],
+                    $13::uuid[], $14::json[]
+                ) WITH ORDINALITY AS e(
+                    tenant_id, stream_id, stream_version, event_id,
+                    event_type, event_version, occurred_at, actor,
+                    correlation_id, causation_id, payload, ordinal
+                )
+                WHERE NOT EXISTS (
+                    SELECT FROM unnest($1::text[], $2::text[], $3::int[])
+                        AS s(tenant_id, stream_id, expected_version)
+                    WHERE s.expected_version <> (
+                        SELECT coalesce(max(v.stream_version), 0)
+                        FROM {self._table} AS v
+                        WHERE v.tenant_id = s.tenant_id
+                          AND v.stream_id = s.stream_id
+                    )
+                )
+                ORDER BY e.ordinal
+                RETURNING event_id, position, transaction_id, recorded_at,
+                          occurred_at
+            ),
+            notified AS (
+                SELECT pg_notify($15, '')
+                FROM (SELECT FROM inserted LIMIT 1) AS any_inserted
             )
-            SELECT e.event_id, $1, $2, $3 + e.ordinal, e.event_type,
-                   e.event_version, e.occurred_at, e.actor, e.correlation_id,
-                   e.causation_id, e.payload
-            FROM unnest(
-                $4::uuid[], $5::text[], $6::int[], $7::timestamptz[],
-                $8::text[], $9::uuid[], $10::uuid[], $11::json[]
-            ) WITH ORDINALITY AS e(
-                event_id, event_type, event_version, occurred_at, actor,
-                correlation_id, causation_id, payload, ordinal
-            )
-            WHERE (
-                SELECT coalesce(max(stream_version), 0) FROM {self._table}
-                WHERE tenant_id = $1 AND stream_id = $2
-            ) = $3
-            ORDER BY e.ordinal
-            RETURNING {ENVELOPE_COLUMNS}
+            SELECT i.event_id, i.position, i.transaction_id::text::bigint,
+                   i.recorded_at, i.occurred_at
+            FROM inserted AS i CROSS JOIN notified
         """
         self._stream_version = f"""
             SELECT coalesce(max(stream_version), 0) FROM {self._table}
             WHERE tenant_id = $1 AND stream_id = $2
+        """
+        self._stream_versions = f"""
+            SELECT (
+                SELECT coalesce(max(v.stream_version), 0)
+                FROM {self._table} AS v
+                WHERE v.tenant_id = s.tenant_id AND v.stream_id = s.stream_id
+            )
+            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY
+                AS s(tenant_id, stream_id, ordinal)
+            ORDER BY s.ordinal
         """
 
     async def append(
@@ -114,8 +273,9 @@ class EventStore:
         return await self.append_many([batch])
 
     async def append_many(self, batches: Sequence[StreamAppend]) -> list[Envelope]:
-        """Append to several streams in one transaction: all or nothing."""
-        async with self.pool.acquire() as connection, connection.transaction():
+        """Append to several streams in one statement, hence one
+        transaction: all or nothing."""
+        async with self.pool.acquire() as connection:
             stored = await self.append_within(connection, batches)
 
         return stored
@@ -125,44 +285,79 @@ class EventStore:
         connection: Connection,
         batches: Sequence[StreamAppend],
     ) -> list[Envelope]:
-        """Append inside the caller's transaction, so that a service can
-        change its own tables and record the events in one commit."""
-        stored: list[Envelope] = []
-        for batch in batches:
-            if not batch.events:
-                continue
-            rows = await connection.fetch(self._insert, *self._arguments(batch))
-            if len(rows) != len(batch.events):
-                actual = await connection.fetchval(
-                    self._stream_version, batch.tenant_id, batch.stream_id
-                )
+        """Append on the caller's connection, inside its transaction if it
+        has one, so that a service can change its own tables and record the
+        events in one commit.
+
+        Nothing of ``batches`` is written when one stream is not at its
+        expected version, and then ``ConcurrencyError`` names that stream.
+        When another writer's commit collides with this append, the caller's
+        transaction is aborted and can only be rolled back.
+        """
+        plan = plan_append(batches, self._event_type_of)
+        if not plan.pending:
+            return []
+
+        try:
+            rows = await connection.fetch(
+                self._insert, *plan.arguments(), self._channel
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != STREAM_VERSION_CONSTRAINT:
+                raise
+            check = conflicting_check(error, plan)
+            actual = None
+            if not connection.is_in_transaction():
+                actual = await self._version_of(connection, check)
+            raise ConcurrencyError(
+                check.tenant_id,
+                check.stream_id,
+                expected=check.expected_version,
+                actual=actual,
+            ) from error
+        if len(rows) != len(plan.pending):
+            await self._raise_stale(connection, plan)
+
+        return plan.envelopes(rows)
+
+    def _event_type_of(self, payload: Event) -> EventType:
+        # Looking a type up by its tag inspects the class, which costs far
+        # more than the insert itself; the answer never changes.
+        payload_class = type(payload)
+        found = self._event_types.get(payload_class)
+        if found is None:
+            found = self._event_types[payload_class] = self.registry.of(payload)
+        return found
+
+    async def _version_of(self, connection: Connection, check: StreamAppend) -> int:
+        version: int = await connection.fetchval(
+            self._stream_version, check.tenant_id, check.stream_id
+        )
+        return version
+
+    async def _raise_stale(self, connection: Connection, plan: AppendPlan) -> NoReturn:
+        versions = await connection.fetch(
+            self._stream_versions,
+            [check.tenant_id for check in plan.checks],
+            [check.stream_id for check in plan.checks],
+        )
+        for check, (actual,) in zip(plan.checks, versions, strict=True):
+            if actual != check.expected_version:
                 raise ConcurrencyError(
-                    batch.tenant_id,
-                    batch.stream_id,
-                    expected=batch.expected_version,
+                    check.tenant_id,
+                    check.stream_id,
+                    expected=check.expected_version,
                     actual=actual,
                 )
-            stored.extend(envelope_from_row(row) for row in rows)
-        if stored:
-            await connection.execute("SELECT pg_notify($1, '')", self._channel)
-
-        return stored
-
-    def _arguments(self, batch: StreamAppend) -> tuple[object, ...]:
-        check_tenant_id(batch.tenant_id)
-        event_types = [self.registry.of(event.payload) for event in batch.events]
-        return (
-            batch.tenant_id,
-            batch.stream_id,
-            batch.expected_version,
-            [event.event_id for event in batch.events],
-            [event_type.name for event_type in event_types],
-            [event_type.version for event_type in event_types],
-            [event.occurred_at for event in batch.events],
-            [event.actor for event in batch.events],
-            [event.correlation_id for event in batch.events],
-            [event.causation_id for event in batch.events],
-            [msgspec.json.encode(event.payload).decode() for event in batch.events],
+        # Every stream is now where its writer expected: one was behind that
+        # version when the append ran, and another writer has since caught
+        # it up, so no single version describes it.
+        check = plan.checks[0]
+        raise ConcurrencyError(
+            check.tenant_id,
+            check.stream_id,
+            expected=check.expected_version,
+            actual=None,
         )
 
     async def stream_version(self, tenant_id: str, stream_id: str) -> int:
@@ -205,11 +400,16 @@ class EventStore:
     ) -> list[Envelope]:
         """Return up to ``limit`` events after ``after`` in the global order,
         only from transactions older than every transaction still running."""
+        # The order names the table's columns: bare, ``transaction_id``
+        # would mean the bigint it is selected as, which no index serves,
+        # and every batch would sort the rest of the log.
         query = f"""
-            SELECT {ENVELOPE_COLUMNS} FROM {self._table}
-            WHERE (transaction_id, position) > ($1::text::xid8, $2)
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY transaction_id, position
+            SELECT {ENVELOPE_COLUMNS} FROM {self._table} AS events
+            WHERE (events.transaction_id, events.position)
+                  > ($1::text::xid8, $2)
+              AND events.transaction_id
+                  < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY events.transaction_id, events.position
             LIMIT $3
         """
         arguments = (str(after.transaction_id), after.position, limit)
@@ -226,7 +426,7 @@ class EventStore:
         after: Checkpoint | None = None,
         *,
         batch_size: int = 500,
-    ) -> AsyncIterator[Envelope]:
+    ) -> AsyncGenerator[Envelope, None]:
         """Yield every committed event after ``after`` in the global order,
         fetching ``batch_size`` at a time so memory stays flat."""
         checkpoint = after or Checkpoint()
@@ -248,20 +448,37 @@ def checkpoint_of(envelope: Envelope) -> Checkpoint:
 
 def envelope_from_row(row: asyncpg.Record) -> Envelope:
     """Build an envelope from a row selected with ``ENVELOPE_COLUMNS``."""
-    occurred_at: datetime = row["occurred_at"]
+    # Unpacking by position, in ENVELOPE_COLUMNS' order, is cheaper than
+    # looking each column up by name, and a full read does it per event.
+    (
+        event_id,
+        event_type,
+        event_version,
+        tenant_id,
+        stream_id,
+        stream_version,
+        position,
+        transaction_id,
+        occurred_at,
+        recorded_at,
+        actor,
+        correlation_id,
+        causation_id,
+        payload,
+    ) = row
     return Envelope(
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        event_version=row["event_version"],
-        tenant_id=row["tenant_id"],
-        stream_id=row["stream_id"],
-        stream_version=row["stream_version"],
-        position=row["position"],
-        transaction_id=row["transaction_id"],
+        event_id=event_id,
+        event_type=event_type,
+        event_version=event_version,
+        tenant_id=tenant_id,
+        stream_id=stream_id,
+        stream_version=stream_version,
+        position=position,
+        transaction_id=transaction_id,
         occurred_at=occurred_at,
-        recorded_at=row["recorded_at"],
-        actor=row["actor"],
-        correlation_id=row["correlation_id"],
-        causation_id=row["causation_id"],
-        payload=msgspec.Raw(row["payload"].encode()),
+        recorded_at=recorded_at,
+        actor=actor,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        payload=msgspec.Raw(payload.encode()),
     )
