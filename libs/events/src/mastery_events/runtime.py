@@ -162,6 +162,8 @@ class ServiceRuntime:
         database_url, nats_url = self.settings.require_engines()
         self._closing = False
 
+        # No floor of idle connections: asyncpg would log a traceback on
+        # every attempt to restore it while the database is away.
         self._pool = await asyncpg.create_pool(
             database_url, min_size=0, max_size=POOL_SIZE
         )
