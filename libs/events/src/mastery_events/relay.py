@@ -214,7 +214,7 @@ class Relay:
             if not await self._acquire_lock(connection):
                 return
             try:
-                await self._lead(connection)
+                lost = await self._lead(connection)
             finally:
                 self._leading = False
                 if not is_closed(connection):
@@ -224,6 +224,10 @@ class Relay:
                             "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
                             self._lock_key,
                         )
+
+        if lost:
+            # Give a healthy standby the first chance at the lock.
+            await self._sleep(self.settings.rejoin_delay)
 
     async def _acquire_lock(self, connection: Connection) -> bool:
         announced = False
@@ -241,7 +245,9 @@ class Relay:
 
         return False
 
-    async def _lead(self, connection: Connection) -> None:
+    async def _lead(self, connection: Connection) -> bool:
+        """Publish while the lock connection lives; return whether the lead
+        was lost rather than given up on ``stop()``."""
         lost = False
         channel = notify_channel(self.store.schema)
         # Listen before the first read, so no commit after it goes unheard.
@@ -272,7 +278,7 @@ class Relay:
             if not is_closed(connection):
                 connection.terminate()
         else:
-            return
+            return False
         finally:
             self._leading = False
             if not publishing.done():
@@ -284,8 +290,7 @@ class Relay:
                     with contextlib.suppress(*DATABASE_ERRORS):
                         await connection.remove_listener(channel, self._on_notification)
 
-        # Give a healthy standby the first chance at the lock.
-        await self._sleep(self.settings.rejoin_delay)
+        return True
 
     def _on_notification(self, *_: object) -> None:
         self._wake.set()
