@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import importlib.util
 import logging.config
 import os
 import sys
@@ -47,12 +46,7 @@ class MasteryGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Return the built-in and the installed commands' names."""
         installed = {entry.name for entry in entry_points(group=COMMANDS_GROUP)}
-        lazy = {
-            name
-            for name, (module, _) in LAZY_COMMANDS.items()
-            if importlib.util.find_spec(module) is not None
-        }
-        return sorted({*super().list_commands(ctx), *lazy, *installed})
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS, *installed})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Return a built-in command, or load an installed one by name."""
@@ -61,11 +55,8 @@ class MasteryGroup(click.Group):
             return found
         if cmd_name in LAZY_COMMANDS:
             module, attribute = LAZY_COMMANDS[cmd_name]
-            if importlib.util.find_spec(module) is not None:
-                lazy: click.Command = getattr(
-                    importlib.import_module(module), attribute
-                )
-                return lazy
+            lazy: click.Command = getattr(importlib.import_module(module), attribute)
+            return lazy
         for entry in entry_points(group=COMMANDS_GROUP, name=cmd_name):
             loaded: click.Command = entry.load()
             return loaded
