@@ -244,6 +244,40 @@ async def test_events_appended_while_nats_is_down_arrive_once_each_in_order(
         server.stop()
 
 
+async def test_nats_killed_while_the_relay_publishes_loses_and_doubles_nothing(
+    store: EventStore, subjects: Subjects, tmp_path: Path
+) -> None:
+    """NATS is killed (SIGKILL) while batches are in flight and started
+    again on the same port and data; the relay resends what got no ack and
+    the stream ends up with each event once, in the store's order."""
+    server = EmbeddedNats(tmp_path / "nats")
+    client = await connect(server.start())
+    js = client.jetstream()
+    settings = msgspec.structs.replace(BRISK, batch_size=100)
+    await append_events(store, 2000, transactions=4)
+    try:
+        relay = Relay(
+            store, client, service=SERVICE, subjects=subjects, settings=settings
+        )
+
+        async def some_published() -> bool:
+            return await stream_count(js, subjects) >= 200
+
+        async with running(relay):
+            await eventually(some_published, within=10, what="the first 200")
+            server.kill()
+            server.start()
+            await eventually(caught_up(relay), within=30, what="catching up")
+
+        ids = await stream_event_ids(js, subjects)
+        assert len(ids) == 2000
+        assert len(set(ids)) == 2000
+        assert ids == await store_event_ids(store)
+    finally:
+        await client.close()
+        server.stop()
+
+
 async def test_relay_killed_between_acks_and_checkpoint_stores_nothing_twice(
     store: EventStore, pool: asyncpg.Pool, schema: str, bus: Client, subjects: Subjects
 ) -> None:
