@@ -71,7 +71,8 @@ class PublishRejectedError(EventsError):
         self.code = code
         self.err_code = err_code
         self.description = description
-        super().__init__(f"JetStream refused the message ({err_code}): {description}")
+        message = f"JetStream refused the message ({err_code}): {description}"
+        super().__init__(message)
 
     @property
     def out_of_sequence(self) -> bool:
