@@ -192,7 +192,6 @@ class EventStore:
         self.registry = registry
         self._table = f"{quote_schema(schema)}.events"
         self._channel = notify_channel(schema)
-        self._event_types: dict[type[Event], EventType] = {}
         # One statement checks every stream and inserts every row, so an
         # append costs one round trip and needs no transaction of its own.
         # The check is not correlated with the rows: it passes or fails for
@@ -294,7 +293,7 @@ class EventStore:
         When another writer's commit collides with this append, the caller's
         transaction is aborted and can only be rolled back.
         """
-        plan = plan_append(batches, self._event_type_of)
+        plan = plan_append(batches, self.registry.of)
         if not plan.pending:
             return []
 
@@ -319,15 +318,6 @@ class EventStore:
             await self._raise_stale(connection, plan)
 
         return plan.envelopes(rows)
-
-    def _event_type_of(self, payload: Event) -> EventType:
-        # Looking a type up by its tag inspects the class, which costs far
-        # more than the insert itself; the answer never changes.
-        payload_class = type(payload)
-        found = self._event_types.get(payload_class)
-        if found is None:
-            found = self._event_types[payload_class] = self.registry.of(payload)
-        return found
 
     async def _version_of(self, connection: Connection, check: StreamAppend) -> int:
         version: int = await connection.fetchval(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 import click
-import uvicorn
 
+from mastery_events.service_app import serve as serve_app
 from mastery_events.settings import Settings, SettingsError
 from mastery_objectives.app import create_app
+from mastery_objectives.service import SERVICE
 
 
 @click.group(name="objectives")
@@ -25,12 +26,4 @@ def serve() -> None:
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        # Port 0 asks the system for a free one, which uvicorn then reports.
-        port=settings.objectives_port or 0,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
+    serve_app(create_app(settings), settings, service=SERVICE.name)

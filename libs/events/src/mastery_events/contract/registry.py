@@ -27,10 +27,9 @@ class EventType(msgspec.Struct, frozen=True, kw_only=True):
 
 def event_name(payload: type[Event]) -> str:
     """Return the tag that names ``payload``'s type on the wire."""
-    tag = msgspec.inspect.type_info(payload)
-    assert isinstance(tag, msgspec.inspect.StructType)
-    assert isinstance(tag.tag, str)
-    return tag.tag
+    tag = payload.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
 
 
 class Registry:

@@ -1,0 +1,129 @@
+"""The HTTP shell every service shares: probes, problem details, logging.
+
+A service brings its name, its routes and its runtime; this module wraps
+them in one Litestar application with ``/healthz`` and ``/readyz``, the
+OpenAPI document at ``/schema/openapi.json``, RFC 9457 problem details for
+every error, and structured request logs that name no person.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version
+
+import msgspec
+import structlog
+import uvicorn
+from litestar import Litestar, get
+from litestar.logging.config import LoggingConfig, StructLoggingConfig
+from litestar.middleware.logging import LoggingMiddlewareConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+from litestar.types import ControllerRouterHandler
+
+from mastery_events.log_output import stdlib_formatter, structlog_processors
+from mastery_events.runtime import Liveness, NotReadyError, Readiness, ServiceRuntime
+from mastery_events.settings import Settings
+
+PROBES = ["/healthz", "/readyz"]
+CLIENT_ERRORS = frozenset(range(400, 500))
+
+
+def service_app(
+    runtime: ServiceRuntime,
+    *,
+    distribution: str,
+    route_handlers: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """Build a service's application around ``runtime``, whose start and
+    stop follow the server's lifespan.
+
+    ``distribution`` is the service's installed package, whose version the
+    OpenAPI document states.
+    """
+    name = runtime.service.name
+
+    @get("/healthz", tags=["probes"], sync_to_thread=False)
+    def healthz() -> Liveness:
+        """Answer while the process runs, whatever its engines do."""
+        return Liveness()
+
+    @get("/readyz", tags=["probes"])
+    async def readyz() -> Readiness:
+        """Answer 200 when the database and NATS answer, 503 otherwise."""
+        return await runtime.require_ready()
+
+    return Litestar(
+        route_handlers=[healthz, readyz, *route_handlers],
+        lifespan=[lambda _: runtime.running()],
+        openapi_config=OpenAPIConfig(
+            title=f"Mastery {name}", version=version(distribution)
+        ),
+        plugins=[
+            ProblemDetailsPlugin(
+                ProblemDetailsConfig(
+                    enable_for_all_http_exceptions=True,
+                    exception_to_problem_detail_map={NotReadyError: not_ready},
+                )
+            ),
+            StructlogPlugin(log_config(runtime.settings)),
+        ],
+    )
+
+
+def not_ready(error: NotReadyError) -> ProblemDetailsException:
+    """Describe an engine that does not answer as an RFC 9457 problem."""
+    return ProblemDetailsException(
+        status_code=503,
+        title="Service not ready",
+        detail=str(error),
+        extra={"checks": msgspec.to_builtins(error.readiness)},
+    )
+
+
+def log_config(settings: Settings) -> StructlogConfig:
+    """Log structured lines at the configured level, naming no person: only
+    the method, path and status of each request, and no probe traffic."""
+    colors = sys.stderr.isatty()
+    return StructlogConfig(
+        structlog_logging_config=StructLoggingConfig(
+            processors=structlog_processors(settings.log_format, colors=colors),
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+            wrapper_class=structlog.make_filtering_bound_logger(settings.log_level),
+            standard_lib_logging_config=LoggingConfig(
+                formatters={
+                    "standard": stdlib_formatter(settings.log_format, colors=colors)
+                },
+                root={"level": settings.log_level.upper(), "handlers": ["console"]},
+            ),
+            log_exceptions="always",
+            # A caller's mistake or a missing engine is not a server fault.
+            disable_stack_trace={NotReadyError, *CLIENT_ERRORS},
+        ),
+        middleware_logging_config=LoggingMiddlewareConfig(
+            exclude=PROBES,
+            request_log_message="http.request",
+            response_log_message="http.response",
+            request_log_fields=["method", "path"],
+            response_log_fields=["status_code"],
+        ),
+    )
+
+
+def serve(app: Litestar, settings: Settings, *, service: str) -> None:
+    """Serve ``app`` with uvicorn on the service's configured port until
+    SIGINT or SIGTERM; port 0 lets the system choose a free one."""
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port_of(service) or 0,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
