@@ -24,6 +24,7 @@ from mastery_events.contract.reports import (
     ShareLinkRevoked,
 )
 from mastery_events.envelope import Envelope, Event
+from tests.unit.objectives.event_samples import objective_samples
 
 TENANT = "springfield-usd"
 ASSESSMENT_ID = UUID("0190a5c4-1e00-7000-8000-00000000a55e")
@@ -96,6 +97,7 @@ def sample_events() -> list[Event]:
             revoked_at=MONDAY_MORNING,
         ),
         ReportViewed(share_link_id=SHARE_LINK_ID, viewed_at=MONDAY_MORNING),
+        *objective_samples(),
     ]
 
 

@@ -13,11 +13,8 @@ __all__ = ["CONTRACT", "EventType", "Registry", "event_name"]
 CONTRACT = Registry()
 
 STREAMS: tuple[tuple[str, str, tuple[type[Event], ...]], ...] = (
-    (
-        "objectives",
-        "objective-set",
-        (objectives.ObjectiveSetCreated, objectives.ObjectiveSetPublished),
-    ),
+    ("objectives", "objective-set", objectives.OBJECTIVE_SET_EVENTS),
+    ("objectives", "scale", objectives.SCALE_EVENTS),
     (
         "grading",
         "assessment",
