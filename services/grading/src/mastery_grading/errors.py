@@ -1,0 +1,59 @@
+"""What can go wrong in the grading service, as one family of errors."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class GradingError(Exception):
+    """Raised when the grading service refuses something; the root of its
+    errors, so an entrypoint can translate them all in one place."""
+
+
+class InvalidParameterError(GradingError):
+    """Raised when a policy, scale or preview parameter is out of its range.
+
+    ``field`` names the parameter as the caller spelled it, so an HTTP or
+    command-line caller can point at it.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class NoScoresError(GradingError):
+    """Raised when a mastery method is asked to summarise no scores at all."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        super().__init__(f"{method} needs at least one score")
+
+
+class OrphanCorrectionError(GradingError):
+    """Raised when an amend or void names an assessment whose recording is
+    not among the events being folded."""
+
+    def __init__(self, assessment_id: UUID) -> None:
+        self.assessment_id = assessment_id
+        message = (
+            f"assessment {assessment_id} is corrected, but its recording "
+            "is not among the events given"
+        )
+        super().__init__(message)
+
+
+class MixedEvidenceError(GradingError):
+    """Raised when the events folded into one evidence list belong to more
+    than one student or objective."""
+
+    def __init__(self, assessment_id: UUID, *, student_id: str, objective_id: UUID):
+        self.assessment_id = assessment_id
+        self.student_id = student_id
+        self.objective_id = objective_id
+        message = (
+            f"assessment {assessment_id} is for student {student_id} on "
+            f"objective {objective_id}, not the pair being folded"
+        )
+        super().__init__(message)

@@ -1,0 +1,390 @@
+"""The mastery engine: from counted evidence to a score, a level and why.
+
+Every method is a pure function over scores in the order the work happened
+(oldest first). ``compute`` picks the counted evidence, applies the policy's
+method, clamps and rounds the score on the scale, maps it to a level through
+the cut points, and says which assessments counted and which were left out.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from typing import Literal, get_args
+from uuid import UUID
+
+import msgspec
+
+from mastery_grading.errors import InvalidParameterError, NoScoresError
+from mastery_grading.evidence import EvidenceItem
+from mastery_grading.scales import Level, Rounding, ScaleView
+
+Method = Literal[
+    "most_recent",
+    "highest",
+    "mean",
+    "median",
+    "mode",
+    "decaying_average",
+    "weighted_average",
+    "n_times",
+    "power_law",
+]
+METHODS: tuple[Method, ...] = get_args(Method)
+TieRule = Literal["higher", "recent"]
+Status = Literal["scored", "not_enough_evidence"]
+
+WEIGHT_RANGES: dict[Method, tuple[float, float]] = {
+    "decaying_average": (0.50, 0.99),
+    "weighted_average": (0.01, 0.99),
+}
+N_RANGE = (1, 10)
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """One version of a grading policy: the method, its parameters and the
+    least evidence it needs before it gives a score.
+
+    ``weight`` belongs to the two averages that favour recent work and
+    ``n`` to ``n_times``; giving either to another method is refused, so a
+    policy never carries a parameter that silently does nothing.
+    """
+
+    method: Method
+    weight: float | None = None
+    n: int | None = None
+    tie: TieRule = "higher"
+    minimum_evidence: int = 1
+    policy_id: UUID | None = None
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        check_weight(self.method, self.weight)
+        check_n(self.method, self.n)
+        if self.minimum_evidence < 1:
+            message = "must be at least 1"
+            raise InvalidParameterError("minimum_evidence", message)
+
+
+def check_weight(method: Method, weight: float | None) -> None:
+    """Refuse a missing, stray or out-of-range weight for ``method``."""
+    allowed = WEIGHT_RANGES.get(method)
+    if allowed is None:
+        if weight is not None:
+            raise InvalidParameterError("weight", f"{method} takes no weight")
+        return
+    low, high = allowed
+    if weight is None or not low <= weight <= high:
+        message = f"{method} needs a weight from {low:.2f} to {high:.2f}"
+        raise InvalidParameterError("weight", message)
+
+
+def check_n(method: Method, n: int | None) -> None:
+    """Refuse a missing, stray or out-of-range ``n`` for ``method``."""
+    low, high = N_RANGE
+    if method != "n_times":
+        if n is not None:
+            raise InvalidParameterError("n", f"{method} takes no n")
+        return
+    if n is None or not low <= n <= high:
+        raise InvalidParameterError("n", f"n_times needs n from {low} to {high}")
+
+
+# The methods. Each takes at least one score, oldest first.
+
+
+def most_recent(scores: Sequence[float]) -> float:
+    """Return the newest score: where the student stands now."""
+    require(scores, "most_recent")
+    return scores[-1]
+
+
+def highest(scores: Sequence[float]) -> float:
+    """Return the best score the student has shown."""
+    require(scores, "highest")
+    return max(scores)
+
+
+def mean(scores: Sequence[float]) -> float:
+    """Return the plain average, every score weighing the same."""
+    require(scores, "mean")
+    return math.fsum(scores) / len(scores)
+
+
+def median(scores: Sequence[float]) -> float:
+    """Return the middle score; of an even count, the mean of the two
+    middle ones."""
+    require(scores, "median")
+    return float(statistics.median(scores))
+
+
+def mode(scores: Sequence[float], *, tie: TieRule) -> float:
+    """Return the most frequent score; among equally frequent ones, the
+    higher (``tie="higher"``) or the one seen most recently
+    (``tie="recent"``)."""
+    require(scores, "mode")
+    counts = Counter(scores)
+    most = max(counts.values())
+    tied = [score for score, count in counts.items() if count == most]
+    if tie == "higher":
+        return max(tied)
+
+    last_seen = {score: index for index, score in enumerate(scores)}
+    return max(tied, key=last_seen.__getitem__)
+
+
+def decaying_average(scores: Sequence[float], weight: float) -> float:
+    """Fold oldest to newest, each new score taking ``weight`` of the
+    running value: d = d * (1 - weight) + score * weight, from the oldest
+    score."""
+    require(scores, "decaying_average")
+    running = scores[0]
+    for score in scores[1:]:
+        running = running * (1 - weight) + score * weight
+    return running
+
+
+def weighted_average(scores: Sequence[float], weight: float) -> float:
+    """Give the newest score ``weight`` and the mean of all older ones the
+    rest; a single score is its own average."""
+    require(scores, "weighted_average")
+    *older, newest = scores
+    if not older:
+        return newest
+    return newest * weight + mean(older) * (1 - weight)
+
+
+def n_times(scores: Sequence[float], n: int, *, threshold: float) -> float | None:
+    """Return the mean of the scores at or above ``threshold`` once there
+    are at least ``n`` of them, and ``None`` (no score yet) before."""
+    require(scores, "n_times")
+    reached = [score for score in scores if score >= threshold]
+    if len(reached) < n:
+        return None
+    return mean(reached)
+
+
+def power_law(scores: Sequence[float], *, low: float) -> float:
+    """Fit ln(score) on ln(attempt) by least squares and return the fitted
+    value at the last attempt, predicting where the learning has got to.
+
+    A logarithm needs positive scores, and a scale may start at zero, so
+    the fit runs on ``score + offset`` where the offset lifts the scale's
+    lowest value ``low`` to 1 (none on a scale from 1), and the fitted
+    value is shifted back. Every shifted score is at least 1, so a zero
+    weighs like the lowest level rather than like minus infinity. A single
+    score, which no line fits, is its own prediction.
+    """
+    require(scores, "power_law")
+    if len(scores) == 1:
+        return scores[0]
+    offset = power_law_offset(low)
+    xs = [math.log(attempt) for attempt in range(1, len(scores) + 1)]
+    ys = [math.log(score + offset) for score in scores]
+
+    x_mean, y_mean = math.fsum(xs) / len(xs), math.fsum(ys) / len(ys)
+    spread = math.fsum((x - x_mean) ** 2 for x in xs)
+    slope = math.fsum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True))
+    slope /= spread
+    fitted = y_mean + slope * (xs[-1] - x_mean)
+
+    return math.exp(fitted) - offset
+
+
+def power_law_offset(low: float) -> float:
+    """Return what ``power_law`` adds to every score before the logarithm
+    so the scale's lowest value becomes 1."""
+    return 1 - low
+
+
+def require(scores: Sequence[float], method: str) -> None:
+    """Refuse to summarise no scores."""
+    if not scores:
+        raise NoScoresError(method)
+
+
+# Results and their explanation.
+
+
+class Parameters(msgspec.Struct, frozen=True, kw_only=True):
+    """The parameters the method ran with, including the mastery threshold
+    ``n_times`` counts against and the shift ``power_law`` fitted with."""
+
+    weight: float | None = None
+    n: int | None = None
+    tie: TieRule | None = None
+    threshold: float | None = None
+    offset: float | None = None
+
+
+class ScaleRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Which scale version the score was read on, and its range."""
+
+    scale_id: UUID | None
+    name: str
+    version: int
+    low: float
+    high: float
+    mastery_threshold: float
+    rounding: Rounding
+
+
+class PolicyRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Which policy version chose the method, and the evidence it needs."""
+
+    policy_id: UUID | None
+    version: int
+    minimum_evidence: int
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """The score, the level it earns and whether that is mastery.
+
+    ``score`` is clamped to the scale and rounded by its rule; the level and
+    the mastered flag are read from it, so what a teacher sees is what
+    decided. ``note`` says why there is no score when there is none.
+    """
+
+    status: Status
+    score: float | None
+    unrounded_score: float | None
+    level: Level | None
+    mastered: bool
+    note: str | None = None
+
+
+class Explanation(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything behind a result: the evidence that counted, in the order
+    the method saw it, the evidence left out with its standing, and the
+    method, parameters, scale and policy versions."""
+
+    method: Method
+    parameters: Parameters
+    scale: ScaleRef
+    policy: PolicyRef
+    counted: tuple[EvidenceItem, ...]
+    left_out: tuple[EvidenceItem, ...]
+
+
+class MasteryResult(Outcome, frozen=True, kw_only=True):
+    """A student's mastery of one objective, with its explanation."""
+
+    explanation: Explanation
+
+
+def compute(
+    evidence: Sequence[EvidenceItem], policy: Policy, scale: ScaleView
+) -> MasteryResult:
+    """Compute a student's mastery of one objective from its evidence."""
+    ordered = sorted(evidence, key=EvidenceItem.order)
+    counted = tuple(item for item in ordered if item.counted)
+    left_out = tuple(item for item in ordered if not item.counted)
+
+    values = [item.value for item in counted if item.value is not None]
+    outcome = evaluate(values, policy, scale)
+
+    explanation = Explanation(
+        method=policy.method,
+        parameters=parameters_of(policy, scale),
+        scale=scale_ref(scale),
+        policy=PolicyRef(
+            policy_id=policy.policy_id,
+            version=policy.version,
+            minimum_evidence=policy.minimum_evidence,
+        ),
+        counted=counted,
+        left_out=left_out,
+    )
+    return MasteryResult(**msgspec.structs.asdict(outcome), explanation=explanation)
+
+
+def evaluate(scores: Sequence[float], policy: Policy, scale: ScaleView) -> Outcome:
+    """Apply ``policy`` to ``scores`` (oldest first) on ``scale``."""
+    if len(scores) < policy.minimum_evidence:
+        note = (
+            f"not enough evidence yet: {len(scores)} counted, "
+            f"the policy needs {policy.minimum_evidence}"
+        )
+        return no_score(note)
+
+    raw = run_method(scores, policy, scale)
+    if raw is None:
+        reached = sum(1 for score in scores if score >= scale.mastery_threshold)
+        note = (
+            f"not enough evidence yet: {reached} of the {policy.n} scores at or "
+            f"above {scale.mastery_threshold:g} that n_times needs"
+        )
+        return no_score(note)
+
+    unrounded = scale.clamp(raw)
+    score = scale.rounding.apply(unrounded)
+    return Outcome(
+        status="scored",
+        score=score,
+        unrounded_score=unrounded,
+        level=scale.level_of(score),
+        mastered=score >= scale.mastery_threshold,
+    )
+
+
+def run_method(
+    scores: Sequence[float], policy: Policy, scale: ScaleView
+) -> float | None:
+    """Dispatch to the policy's method with its parameters."""
+    match policy.method:
+        case "most_recent":
+            return most_recent(scores)
+        case "highest":
+            return highest(scores)
+        case "mean":
+            return mean(scores)
+        case "median":
+            return median(scores)
+        case "mode":
+            return mode(scores, tie=policy.tie)
+        case "decaying_average":
+            return decaying_average(scores, policy.weight or 0.0)
+        case "weighted_average":
+            return weighted_average(scores, policy.weight or 0.0)
+        case "n_times":
+            return n_times(scores, policy.n or 0, threshold=scale.mastery_threshold)
+        case "power_law":
+            return power_law(scores, low=scale.low)
+
+
+def no_score(note: str) -> Outcome:
+    """Say there is no score yet, and why."""
+    return Outcome(
+        status="not_enough_evidence",
+        score=None,
+        unrounded_score=None,
+        level=None,
+        mastered=False,
+        note=note,
+    )
+
+
+def parameters_of(policy: Policy, scale: ScaleView) -> Parameters:
+    """Name the parameters ``policy.method`` actually used."""
+    return Parameters(
+        weight=policy.weight,
+        n=policy.n,
+        tie=policy.tie if policy.method == "mode" else None,
+        threshold=scale.mastery_threshold if policy.method == "n_times" else None,
+        offset=power_law_offset(scale.low) if policy.method == "power_law" else None,
+    )
+
+
+def scale_ref(scale: ScaleView) -> ScaleRef:
+    """Name the scale version and the range and rules the score used."""
+    return ScaleRef(
+        scale_id=scale.scale_id,
+        name=scale.name,
+        version=scale.version,
+        low=scale.low,
+        high=scale.high,
+        mastery_threshold=scale.mastery_threshold,
+        rounding=scale.rounding,
+    )
