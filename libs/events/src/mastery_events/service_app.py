@@ -4,6 +4,10 @@ A service brings its name, its routes and its runtime; this module wraps
 them in one Litestar application with ``/healthz`` and ``/readyz``, the
 OpenAPI document at ``/schema/openapi.json``, RFC 9457 problem details for
 every error, and structured request logs that name no person.
+
+Every other route is authenticated with a bearer token (see
+``mastery_events.api_security`` for how a route is marked public), and a
+handler receives the caller as its ``identity`` parameter.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
+from typing import Any
 
 import msgspec
 import structlog
 import uvicorn
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
+from litestar.di import Provide
 from litestar.logging.config import LoggingConfig, StructLoggingConfig
 from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -27,6 +33,16 @@ from litestar.plugins.problem_details import (
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.types import ControllerRouterHandler
 
+from mastery_events.access import identity_of
+from mastery_events.api_security import (
+    BODY_LIMIT,
+    SecurityHeaders,
+    bearer_auth,
+    loaded_keys,
+    problem_map,
+    rate_limit,
+)
+from mastery_events.identity import Identity, VerificationKeys
 from mastery_events.log_output import stdlib_formatter, structlog_processors
 from mastery_events.runtime import Liveness, NotReadyError, Readiness, ServiceRuntime
 from mastery_events.settings import Settings
@@ -48,6 +64,8 @@ def service_app(
     OpenAPI document states.
     """
     name = runtime.service.name
+    keys = VerificationKeys.from_settings(runtime.settings)
+    auth = bearer_auth(keys)
 
     @get("/healthz", tags=["probes"], sync_to_thread=False)
     def healthz() -> Liveness:
@@ -61,7 +79,11 @@ def service_app(
 
     return Litestar(
         route_handlers=[healthz, readyz, *route_handlers],
-        lifespan=[lambda _: runtime.running()],
+        lifespan=[lambda app: loaded_keys(keys, app), lambda _: runtime.running()],
+        on_app_init=[auth.on_app_init],
+        middleware=[rate_limit().middleware, SecurityHeaders()],
+        dependencies={"identity": Provide(caller, sync_to_thread=False)},
+        request_max_body_size=BODY_LIMIT,
         openapi_config=OpenAPIConfig(
             title=f"Mastery {name}", version=version(distribution)
         ),
@@ -69,12 +91,20 @@ def service_app(
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(
                     enable_for_all_http_exceptions=True,
-                    exception_to_problem_detail_map={NotReadyError: not_ready},
+                    exception_to_problem_detail_map={
+                        NotReadyError: not_ready,
+                        **problem_map(),
+                    },
                 )
             ),
             StructlogPlugin(log_config(runtime.settings)),
         ],
     )
+
+
+def caller(request: Request[Identity, Any, Any]) -> Identity:
+    """Provide the authenticated caller to handlers that name ``identity``."""
+    return identity_of(request)
 
 
 def not_ready(error: NotReadyError) -> ProblemDetailsException:

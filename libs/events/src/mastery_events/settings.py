@@ -29,9 +29,15 @@ DATABASE_SCHEMES = ("postgresql://", "postgres://")
 NATS_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
 # JetStream keeps at most five copies of a stream.
 MAX_REPLICAS = 5
+# RFC 7518 asks for a key at least as long as the HS256 hash.
+MIN_SECRET_LENGTH = 32
+LOOPBACK_HTTP = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 HOST = re.compile(r"^[A-Za-z0-9.:_-]+$")
 
 T = TypeVar("T")
+
+# Settings whose values are never printed, even in a complaint about them.
+SECRET_FIELDS = frozenset({"jwt_secret"})
 
 
 class SettingsError(EventsError):
@@ -53,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     database_url: str | None = None
+    migration_database_url: str | None = None
     nats_url: str | None = None
     data_dir: Path = Path(".mastery")
     host: str = "127.0.0.1"
@@ -65,6 +72,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_replicas: int = 1
     nats_duplicate_window: float = 120.0
     relay_poll_interval: float = 1.0
+    jwt_issuer: str = "mastery-local"
+    jwt_audience: str = "mastery"
+    jwt_jwks: str | None = None
+    jwt_secret: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -74,6 +85,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         defaults = cls()
         settings = cls(
             database_url=reader.read("database_url", None, parse_database_url),
+            migration_database_url=reader.read(
+                "migration_database_url", None, parse_database_url
+            ),
             nats_url=reader.read("nats_url", None, parse_nats_url),
             data_dir=reader.read("data_dir", defaults.data_dir, parse_folder),
             host=reader.read("host", defaults.host, parse_host),
@@ -96,6 +110,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             relay_poll_interval=reader.read(
                 "relay_poll_interval", defaults.relay_poll_interval, parse_seconds
             ),
+            jwt_issuer=reader.read("jwt_issuer", defaults.jwt_issuer, parse_claim),
+            jwt_audience=reader.read(
+                "jwt_audience", defaults.jwt_audience, parse_claim
+            ),
+            jwt_jwks=reader.read("jwt_jwks", None, parse_jwks),
+            jwt_secret=reader.read("jwt_secret", None, parse_secret),
         )
         reader.problems.extend(port_clashes(settings))
         if reader.problems:
@@ -171,7 +191,8 @@ class EnvironmentReader:
         try:
             return parse(raw)
         except ValueError as error:
-            self.problems.append(f"{name} {error}, got {raw!r}")
+            shown = "(hidden)" if field in SECRET_FIELDS else repr(raw)
+            self.problems.append(f"{name} {error}, got {shown}")
             return default
 
 
@@ -258,6 +279,33 @@ def parse_seconds(raw: str) -> float:
         message = "must be a positive number of seconds"
         raise ValueError(message)
     return seconds
+
+
+def parse_claim(raw: str) -> str:
+    """Accept an issuer or audience: any text without spaces."""
+    if any(character.isspace() for character in raw):
+        message = "must be one issuer or audience name, without spaces"
+        raise ValueError(message)
+    return raw
+
+
+def parse_jwks(raw: str) -> str:
+    """Accept an HTTPS URL of a JWKS document, or the path of a JWKS file."""
+    if raw.startswith("http://") and not raw.startswith(LOOPBACK_HTTP):
+        message = "must be an https:// URL (http:// only on 127.0.0.1) or a path"
+        raise ValueError(message)
+    if raw.startswith(("http://", "https://")):
+        return raw
+    return str(Path(raw).expanduser())
+
+
+def parse_secret(raw: str) -> str:
+    """Accept an HS256 secret long enough not to be guessed."""
+    if len(raw) < MIN_SECRET_LENGTH:
+        # The value itself is never echoed: it is a secret.
+        message = f"must be at least {MIN_SECRET_LENGTH} characters long"
+        raise ValueError(message)
+    return raw
 
 
 def port_clashes(settings: Settings) -> list[str]:

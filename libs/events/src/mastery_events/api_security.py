@@ -1,0 +1,172 @@
+"""The HTTP edge's defences: bearer authentication, limits and headers.
+
+``service_app`` wires all of it into every service, so a new route is
+authenticated, size-limited and given safe headers without asking. A route
+opts out of authentication only by saying so in its ``opt``::
+
+    @get("/share/{token:str}", opt={PUBLIC: True})
+
+and a bulk import route takes a larger body and a rate limit with::
+
+    @post("/imports", opt={BULK: True}, request_max_body_size=BULK_BODY_LIMIT)
+
+Public and bulk routes are rate limited per client address; every other
+route is authenticated, so its caller is known and accountable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from litestar import Litestar, Request
+from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import ASGIMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.security.jwt import JWTAuth, Token
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from mastery_events.access import NotAllowedError, NotVisibleError
+from mastery_events.identity import (
+    Identity,
+    InvalidClaimsError,
+    VerificationKeys,
+    bearer_token_class,
+    identity_from_claims,
+)
+
+PUBLIC = "public"
+BULK = "bulk"
+# Paths every deployment serves without a token: probes and the API's
+# description, which names no record.
+OPEN_PATHS = ["^/healthz$", "^/readyz$", "^/schema"]
+BODY_LIMIT = 1024 * 1024
+BULK_BODY_LIMIT = 20 * 1024 * 1024
+# Requests per minute from one client address to public and bulk routes.
+RATE_LIMIT = 120
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "content-security-policy": (
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'; object-src 'none'"
+    ),
+}
+# The API viewers under /schema load their scripts from a CDN.
+VIEWER_PREFIX = "/schema"
+CHALLENGE = 'Bearer realm="mastery"'
+
+log = structlog.get_logger(__name__)
+
+
+def bearer_auth(keys: VerificationKeys) -> JWTAuth[Identity, Token]:
+    """Return Litestar's JWT authentication, checking tokens with ``keys``
+    and turning their claims into an ``Identity``."""
+
+    async def identity_of_token(
+        token: Token, _: ASGIConnection[Any, Any, Any, Any]
+    ) -> Identity | None:
+        try:
+            return identity_from_claims(token.sub, token.extras)
+        except InvalidClaimsError as error:
+            log.info("auth.claims_refused", claim=error.claim)
+            return None
+
+    return JWTAuth[Identity, Token](
+        retrieve_user_handler=identity_of_token,
+        # Never used: the bound token class verifies with ``keys``, which
+        # choose the algorithm per key. Litestar insists on a value.
+        token_secret="unused-see-verification-keys",  # noqa: S106
+        algorithm="HS256",
+        token_cls=bearer_token_class(keys),
+        exclude=OPEN_PATHS,
+        exclude_opt_key=PUBLIC,
+    )
+
+
+@contextlib.asynccontextmanager
+async def loaded_keys(
+    keys: VerificationKeys, _: Litestar
+) -> AsyncIterator[VerificationKeys]:
+    """Fetch the JWKS once when the server starts, off the event loop."""
+    if not keys.configured:
+        log.warning("auth.no_keys_configured")
+    await asyncio.to_thread(keys.load)
+    yield keys
+
+
+def rate_limit() -> RateLimitConfig:
+    """Limit public and bulk routes per client address, in this process."""
+
+    def is_limited(request: Request[Any, Any, Any]) -> bool:
+        opt = request.scope["route_handler"].opt
+        return bool(opt.get(PUBLIC) or opt.get(BULK))
+
+    return RateLimitConfig(
+        rate_limit=("minute", RATE_LIMIT), check_throttle_handler=is_limited
+    )
+
+
+class SecurityHeaders(ASGIMiddleware):
+    """Add headers that keep browsers from sniffing, framing or leaking
+    referrers to every response, errors included."""
+
+    async def handle(
+        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp
+    ) -> None:
+        """Add the headers as the response starts."""
+        viewer = scope["path"].startswith(VIEWER_PREFIX)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                for name, value in SECURITY_HEADERS.items():
+                    if viewer and name == "content-security-policy":
+                        continue
+                    headers[name] = value
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)
+
+
+def unauthenticated(error: NotAuthorizedException) -> ProblemDetailsException:
+    """Answer a missing or refused token with 401 and a Bearer challenge,
+    without saying which check failed."""
+    return ProblemDetailsException(
+        status_code=401,
+        title="Authentication required",
+        detail="a valid bearer token is required",
+        headers={"WWW-Authenticate": CHALLENGE},
+    )
+
+
+def not_visible(_: NotVisibleError) -> ProblemDetailsException:
+    """Answer a record the caller may not see exactly like a missing one."""
+    return ProblemDetailsException(
+        status_code=404, title="Not found", detail="no such record"
+    )
+
+
+def not_allowed(error: NotAllowedError) -> ProblemDetailsException:
+    """Answer a caller whose roles never allow the route with 403."""
+    return ProblemDetailsException(
+        status_code=403,
+        title="Forbidden",
+        detail=f"this route needs {error.needed}",
+    )
+
+
+def problem_map() -> dict[type[Exception], Any]:
+    """Return the access errors and their RFC 9457 translations."""
+    return {
+        NotAuthorizedException: unauthenticated,
+        NotVisibleError: not_visible,
+        NotAllowedError: not_allowed,
+    }

@@ -1,0 +1,224 @@
+"""Bearer tokens at the HTTP edge of a real service: which are trusted,
+which are refused with 401, and what guards make of the identity."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from cryptography.hazmat.primitives import serialization
+from litestar import Litestar, get, post
+from litestar.params import FromPath
+from litestar.testing import AsyncTestClient
+
+from mastery_events.access import Caller, Owner, authorize, writes
+from mastery_events.api_security import PUBLIC
+from mastery_events.runtime import Service, ServiceRuntime
+from mastery_events.service_app import service_app
+from tests.tokens import TestKeys, bearer, claims
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@get("/whoami", sync_to_thread=False)
+def whoami(identity: Caller) -> dict[str, Any]:
+    """Echo who the caller is, as the guards see it."""
+    return {
+        "tenant": identity.tenant_id,
+        "roles": sorted(identity.roles),
+        "sections": sorted(identity.sections),
+    }
+
+
+@get("/notices", opt={PUBLIC: True}, sync_to_thread=False)
+def notices() -> dict[str, str]:
+    """Answer anybody, as a share-link view will."""
+    return {"notice": "school is closed for snow"}
+
+
+@post("/sections/{section_id:str}/notes", guards=[writes("grading")])
+async def add_note(identity: Caller, section_id: FromPath[str]) -> dict[str, str]:
+    """Accept a note for a section of tenant ``lakeside`` from whoever may
+    write there."""
+    authorize(
+        identity,
+        Owner(tenant_id="lakeside", section_id=section_id),
+        action="write",
+        area="grading",
+    )
+    return {"section": section_id}
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> TestKeys:
+    """Fresh keys and a JWKS file for this test."""
+    return TestKeys(tmp_path)
+
+
+@pytest.fixture
+async def client(
+    keys: TestKeys,
+    database_url: str,
+    nats_url: str,
+    subject_prefix: str,
+    pool: asyncpg.Pool,
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A running service of this test's own that trusts ``keys``."""
+    service = Service(name=f"identity_{secrets.token_hex(4)}")
+    settings = keys.settings(
+        database_url=database_url, nats_url=nats_url, subject_prefix=subject_prefix
+    )
+    app = service_app(
+        ServiceRuntime(service, settings),
+        distribution="mastery-events",
+        route_handlers=[whoami, notices, add_note],
+    )
+    async with AsyncTestClient(app) as started:
+        yield started
+    async with pool.acquire() as connection:
+        await connection.execute(f'DROP SCHEMA "{service.schema}" CASCADE')
+
+
+def tampered(token: str) -> str:
+    """Return ``token`` with its payload rewritten and the signature kept."""
+    header, payload, signature = token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    decoded["roles"] = ["district_admin"]
+    forged = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=")
+    return f"{header}.{forged.decode()}.{signature}"
+
+
+def part(value: dict[str, Any]) -> str:
+    """Return ``value`` as one base64url segment of a token."""
+    encoded = base64.urlsafe_b64encode(json.dumps(value).encode())
+    return encoded.rstrip(b"=").decode()
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    """Return a token that claims ``alg: none`` and has no signature."""
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
+
+
+async def test_a_valid_token_of_each_key_type_is_trusted(
+    client: AsyncTestClient[Litestar], keys: TestKeys
+) -> None:
+    """HS256 with the local secret, RS256 and ES256 from the JWKS all pass
+    and carry the tenant, roles and sections into the identity."""
+    for algorithm in ("HS256", "RS256", "ES256"):
+        token = keys.signed(claims("lakeside"), algorithm=algorithm)
+        response = await client.get("/whoami", headers=bearer(token))
+
+        assert response.status_code == 200, (algorithm, response.text)
+        assert response.json() == {
+            "tenant": "lakeside",
+            "roles": ["teacher"],
+            "sections": ["room-12"],
+        }
+
+
+def refused_tokens(keys: TestKeys) -> dict[str, str]:
+    """Return one token per way a token can be wrong."""
+    without_tenant = claims()
+    del without_tenant["tenant"]
+    without_exp = claims()
+    del without_exp["exp"]
+    bad_roles = claims(roles=["headmaster"])
+    return {
+        "expired": keys.signed(claims(lifetime=timedelta(minutes=-5))),
+        "wrong audience": keys.signed(claims(audience="payroll")),
+        "wrong issuer": keys.signed(claims(issuer="https://id.evil.example")),
+        "alg none": unsigned(claims()),
+        "tampered signature": tampered(keys.signed(claims())),
+        "missing tenant": keys.signed(without_tenant),
+        "missing exp": keys.signed(without_exp),
+        "unknown role": keys.signed(bad_roles),
+        "unknown key id": keys.signed(claims(), kid="retired-2019"),
+        # The RSA public key used as an HMAC secret: the classic confusion.
+        "public key as hmac secret": confused(keys),
+        "garbage": "not-a-token",
+    }
+
+
+def confused(keys: TestKeys) -> str:
+    """Return a token HMAC-signed with the RSA public key's PEM text."""
+    pem = keys.rsa.public_key().public_bytes(
+        serialization.Encoding.PEM,
+        serialization.PublicFormat.SubjectPublicKeyInfo,
+    )
+
+    signing_input = (
+        f"{part({'alg': 'HS256', 'kid': 'lakeside-rsa-2026'})}.{part(claims())}"
+    )
+    digest = hmac.new(pem, signing_input.encode(), sha256).digest()
+    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return f"{signing_input}.{signature}"
+
+
+async def test_every_bad_token_is_refused_with_a_bearer_challenge(
+    client: AsyncTestClient[Litestar], keys: TestKeys
+) -> None:
+    """Expired, wrong audience or issuer, alg none, tampered, missing tenant
+    or exp, an unknown role or key, key confusion: each one is 401 with a
+    problem body and a Bearer challenge, and names none of its claims."""
+    for reason, token in refused_tokens(keys).items():
+        response = await client.get("/whoami", headers=bearer(token))
+
+        assert response.status_code == 401, (reason, response.text)
+        assert response.headers["content-type"] == PROBLEM_JSON, reason
+        assert response.headers["www-authenticate"].startswith("Bearer"), reason
+        assert "lakeside" not in response.text, reason
+
+
+async def test_a_request_without_a_token_is_refused_but_probes_are_open(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """No Authorization header is 401 on a protected route, while the probes,
+    the OpenAPI document and a route marked public answer anybody."""
+    refused = await client.get("/whoami")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+
+    for path in ("/healthz", "/schema/openapi.json", "/notices"):
+        answer = await client.get(path)
+        assert answer.status_code == 200, path
+
+
+async def test_an_auditor_reads_but_may_not_write(
+    client: AsyncTestClient[Litestar], keys: TestKeys
+) -> None:
+    """The write guard refuses an auditor with 403 before the handler runs."""
+    token = keys.token("lakeside", ["auditor"])
+
+    read = await client.get("/whoami", headers=bearer(token))
+    write = await client.post("/sections/room-12/notes", headers=bearer(token))
+
+    assert read.status_code == 200
+    assert write.status_code == 403
+    assert write.headers["content-type"] == PROBLEM_JSON
+
+
+async def test_a_record_out_of_reach_looks_exactly_like_a_missing_one(
+    client: AsyncTestClient[Litestar], keys: TestKeys
+) -> None:
+    """A teacher of room 12 writes there; room 14's record and any record of
+    another tenant answer 404, never 403, so their existence stays hidden."""
+    own = keys.token("lakeside", ["teacher"], sections=["room-12"])
+    other_tenant = keys.token("riverside", ["district_admin"])
+
+    mine = await client.post("/sections/room-12/notes", headers=bearer(own))
+    neighbours = await client.post("/sections/room-14/notes", headers=bearer(own))
+    foreign = await client.post("/sections/room-12/notes", headers=bearer(other_tenant))
+
+    assert mine.status_code == 201
+    assert neighbours.status_code == 404
+    assert foreign.status_code == 404
+    assert "room-12" not in foreign.text
