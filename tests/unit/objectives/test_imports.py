@@ -106,7 +106,8 @@ def test_case_fields_map_onto_objectives() -> None:
     assert first.fields.grade_bands
     assert first.fields.item_type
     assert first.case_identifier == first.key
-    assert first.case_uri is not None and first.case_uri.startswith("http")
+    assert first.case_uri is not None
+    assert first.case_uri.startswith("http")
 
 
 def test_opensalt_csv_parents_are_found_by_code() -> None:

@@ -4,11 +4,16 @@ versions, archiving and policies."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import pytest
 
-from mastery_events.contract.objectives import CalculationPolicy, ObjectiveSetEvent
+from mastery_events.contract.objectives import (
+    CalculationPolicy,
+    ObjectiveSetEvent,
+    ObjectiveSetPublished,
+)
 from mastery_objectives.errors import (
     DuplicateCodeError,
     HierarchyCycleError,
@@ -43,7 +48,7 @@ MONDAY = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 HOOVER = "coordinator-hoover"
 
 
-def command(kind: type[SetCommand], **fields: object) -> SetCommand:
+def command(kind: type[SetCommand], **fields: Any) -> SetCommand:
     """Return a command by the coordinator on Monday morning."""
     return kind(objective_set_id=SET_ID, by=HOOVER, at=MONDAY, **fields)
 
@@ -162,8 +167,8 @@ def test_changes_after_publishing_become_the_next_version() -> None:
         CREATE, ADD_RATIOS, command(PublishSet), change, command(PublishSet)
     )
 
-    published = [e for e in events if type(e).__name__ == "ObjectiveSetPublished"]
-    assert [getattr(e, "set_version") for e in published] == [1, 2]
+    published = [e for e in events if isinstance(e, ObjectiveSetPublished)]
+    assert [e.set_version for e in published] == [1, 2]
     assert state.status == "published"
     with pytest.raises(NothingToPublishError):
         decide(state, command(PublishSet))
@@ -182,7 +187,7 @@ def test_policies_are_versioned_per_set_and_per_objective() -> None:
     """A set policy and an objective's override each count their versions."""
     mean = CalculationPolicy(method="mean")
     decaying = CalculationPolicy(method="decaying_average", decay=0.7)
-    state, events = run(
+    state, _ = run(
         CREATE,
         ADD_RATIOS,
         command(SetPolicy, policy=mean),
