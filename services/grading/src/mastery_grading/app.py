@@ -7,6 +7,7 @@ from litestar import Litestar
 from mastery_events.runtime import ServiceRuntime
 from mastery_events.service_app import service_app
 from mastery_events.settings import Settings
+from mastery_grading.routes import ROUTES
 from mastery_grading.service import SERVICE
 
 
@@ -14,5 +15,7 @@ def create_app(settings: Settings) -> Litestar:
     """Build the grading service's application; its lifespan starts the
     service's engines and stops them when the server stops."""
     return service_app(
-        ServiceRuntime(SERVICE, settings), distribution="mastery-grading"
+        ServiceRuntime(SERVICE, settings),
+        distribution="mastery-grading",
+        route_handlers=ROUTES,
     )

@@ -1,0 +1,132 @@
+"""The grading service's HTTP routes.
+
+The edge of the service: bodies are decoded strictly here, the domain is
+called, and its errors become RFC 9457 problem details here and nowhere
+else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+import structlog
+from litestar import post
+from litestar.params import JSONBody
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from mastery_events.access import Caller
+from mastery_grading.errors import InvalidParameterError
+from mastery_grading.mastery import Method, Policy, TieRule
+from mastery_grading.previews import (
+    PreviewResult,
+    custom_scale,
+    preview,
+    with_threshold,
+)
+from mastery_grading.scales import BUILT_IN_SCALES, DEFAULT_SCALE, ScaleView
+
+log = structlog.get_logger(__name__)
+
+# Enough for a year of weekly evidence many times over, and small enough
+# that a preview never keeps a worker busy.
+MOST_SCORES = 500
+MOST_LEVELS = 20
+# Where each domain parameter sits in the body, to name it in a problem.
+BODY_FIELDS = {
+    "weight": "parameters.weight",
+    "n": "parameters.n",
+    "tie": "parameters.tie",
+}
+
+
+class PreviewParameters(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
+):
+    """The method's parameters: ``weight`` for the two recent-weighted
+    averages, ``n`` for ``n_times``, ``tie`` for ``mode``."""
+
+    weight: float | None = None
+    n: int | None = None
+    tie: TieRule = "higher"
+
+
+class PreviewLevel(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
+):
+    """A level of a scale to preview on; without a ``cut``, it is earned
+    from halfway up from the level below."""
+
+    value: float
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    cut: float | None = None
+
+
+class PreviewRequest(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
+):
+    """Scores, oldest first, and the method to try on them.
+
+    The scale is a built-in one named by ``scale`` (four-level unless
+    named), or the given ``levels``; ``threshold`` sets the mastery bar.
+    """
+
+    method: Method
+    scores: Annotated[list[float], msgspec.Meta(max_length=MOST_SCORES)]
+    parameters: PreviewParameters = msgspec.field(default_factory=PreviewParameters)
+    scale: str | None = None
+    levels: (
+        Annotated[list[PreviewLevel], msgspec.Meta(max_length=MOST_LEVELS)] | None
+    ) = None
+    threshold: float | None = None
+
+
+@post("/mastery/preview", status_code=200, tags=["mastery"], sync_to_thread=False)
+def preview_mastery(data: JSONBody[PreviewRequest], identity: Caller) -> PreviewResult:
+    """Show what a method makes of bare scores, so a teacher can compare
+    methods before choosing one; no student or record is involved."""
+    try:
+        policy = Policy(
+            method=data.method,
+            weight=data.parameters.weight,
+            n=data.parameters.n,
+            tie=data.parameters.tie,
+        )
+        result = preview(data.scores, policy, scale_of(data))
+    except InvalidParameterError as error:
+        field = BODY_FIELDS.get(error.field, error.field)
+        raise ProblemDetailsException(
+            status_code=400,
+            title="Invalid preview",
+            detail=f"{field}: {error.message}",
+            extra={"field": field},
+        ) from error
+
+    log.info(
+        "mastery.previewed",
+        tenant=identity.tenant_id,
+        method=data.method,
+        scores=len(data.scores),
+        status=result.status,
+    )
+    return result
+
+
+def scale_of(data: PreviewRequest) -> ScaleView:
+    """Return the scale a preview asks for: given levels or a built-in."""
+    if data.levels is not None:
+        if data.scale is not None:
+            message = "give a built-in scale or levels, not both"
+            raise InvalidParameterError("levels", message)
+        levels = [(level.value, level.label, level.cut) for level in data.levels]
+        return custom_scale(levels, threshold=data.threshold)
+
+    name = data.scale or DEFAULT_SCALE
+    if name not in BUILT_IN_SCALES:
+        known = ", ".join(sorted(BUILT_IN_SCALES))
+        raise InvalidParameterError("scale", f"the built-in scales are {known}")
+
+    return with_threshold(BUILT_IN_SCALES[name], data.threshold)
+
+
+ROUTES = [preview_mastery]
