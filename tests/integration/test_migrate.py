@@ -59,7 +59,7 @@ async def test_migrations_run_twice_apply_nothing_the_second_time(
     first = await run_migrations(pool, fresh_schema, migrations)
     second = await run_migrations(pool, fresh_schema, migrations)
 
-    assert [m.component for m in first] == ["event_store", "roster"]
+    assert [m.component for m in first] == ["event_store", "event_store", "roster"]
     assert second == []
 
 
@@ -75,7 +75,7 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
     )
 
     applied = sorted((m.component, m.number) for result in results for m in result)
-    assert applied == [("event_store", 1), ("roster", 1)]
+    assert applied == [("event_store", 1), ("event_store", 2), ("roster", 1)]
     async with pool.acquire() as connection:
         recorded = await connection.fetchval(
             f'SELECT count(*) FROM "{fresh_schema}".schema_migrations'
@@ -84,7 +84,7 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
             fresh_schema,
         )
-    assert recorded == 2
+    assert recorded == 3
     # events, checkpoints, processed_events, schema_migrations and classes.
     assert tables == 5
 

@@ -37,6 +37,7 @@ from mastery_events.envelope import Envelope, Event
 from mastery_events.errors import EventsError, UnknownEventTypeError
 from mastery_events.migrations import quote_schema
 from mastery_events.subjects import Subjects
+from mastery_events.tenancy import tenant_transaction
 
 Handler = Callable[[Connection, Envelope, Event], Awaitable[None]]
 
@@ -328,7 +329,7 @@ class DurableConsumer:
     async def _apply(self, envelope: Envelope, event: Event) -> bool:
         async with self.pool.acquire() as connection:
             try:
-                async with connection.transaction():
+                async with tenant_transaction(connection, envelope.tenant_id):
                     # The row lock on this key also makes a second, concurrent
                     # delivery wait here and then find the event applied.
                     first_time = await connection.fetchval(

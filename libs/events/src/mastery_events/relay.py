@@ -43,6 +43,7 @@ from mastery_events.publisher import (
 )
 from mastery_events.store import Checkpoint, EventStore, checkpoint_of, notify_channel
 from mastery_events.subjects import Subjects
+from mastery_events.tenancy import RELAY_ROLE, system_transaction
 
 # A notified commit can stay invisible for a moment while an older
 # transaction is still open; look again this soon, then less and less often.
@@ -206,18 +207,26 @@ class Relay:
     async def lag(self) -> Lag:
         """Count the committed events past the relay's checkpoint and the
         age of the oldest, for dashboards and alerts; any process can ask."""
-        async with self.store.pool.acquire() as connection:
+        async with (
+            self.store.pool.acquire() as connection,
+            system_transaction(connection),
+        ):
             return await self._checkpoints.lag(connection)
 
     async def _serve(self) -> None:
         async with self.store.pool.acquire() as connection:
-            if not await self._acquire_lock(connection):
-                return
+            # The lead reads every tenant's events on this one connection,
+            # so it takes the relay's role for as long as it holds it.
+            await connection.execute(f"SET ROLE {RELAY_ROLE}")
             try:
+                if not await self._acquire_lock(connection):
+                    return
                 lost = await self._lead(connection)
             finally:
                 self._leading = False
                 if not is_closed(connection):
+                    with contextlib.suppress(*DATABASE_ERRORS):
+                        await connection.execute("RESET ROLE")
                     # Session locks outlive this block on a pooled connection.
                     with contextlib.suppress(*DATABASE_ERRORS):
                         await connection.execute(

@@ -167,10 +167,17 @@ class ServiceRuntime:
         self._pool = await asyncpg.create_pool(
             database_url, min_size=0, max_size=POOL_SIZE
         )
-        async with self._pool.acquire() as connection:
+        # The application role owns no table, so migrations run as the
+        # owner when one is configured; the pool keeps the application role.
+        migrator = await asyncpg.connect(
+            self.settings.migration_database_url or database_url
+        )
+        try:
             applied = await migrate(
-                connection, self.service.schema, self.service.all_migrations()
+                migrator, self.service.schema, self.service.all_migrations()
             )
+        finally:
+            await migrator.close()
         self._log.info(
             "service.migrated",
             schema=self.service.schema,

@@ -23,6 +23,12 @@ from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.errors import ConcurrencyError
 from mastery_events.migrations import quote_schema
 from mastery_events.subjects import check_tenant_id
+from mastery_events.tenancy import (
+    set_tenant,
+    sole_tenant,
+    system_transaction,
+    tenant_transaction,
+)
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, order=True):
@@ -297,16 +303,24 @@ class EventStore:
         if not plan.pending:
             return []
 
+        # A caller's transaction has its tenant set by the caller, and the
+        # rows are checked against it; otherwise the append is a transaction
+        # of its own for the one tenant it writes.
+        own_transaction = not connection.is_in_transaction()
         try:
-            rows = await connection.fetch(
-                self._insert, *plan.arguments(), self._channel
-            )
+            if not own_transaction:
+                return await self._insert_planned(connection, plan)
+            async with connection.transaction():
+                tenant_id = sole_tenant(plan.tenant_ids)
+                if tenant_id is not None:
+                    await set_tenant(connection, tenant_id)
+                return await self._insert_planned(connection, plan)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name != STREAM_VERSION_CONSTRAINT:
                 raise
             check = conflicting_check(error, plan)
             actual = None
-            if not connection.is_in_transaction():
+            if own_transaction:
                 actual = await self._version_of(connection, check)
             raise ConcurrencyError(
                 check.tenant_id,
@@ -314,15 +328,21 @@ class EventStore:
                 expected=check.expected_version,
                 actual=actual,
             ) from error
+
+    async def _insert_planned(
+        self, connection: Connection, plan: AppendPlan
+    ) -> list[Envelope]:
+        rows = await connection.fetch(self._insert, *plan.arguments(), self._channel)
         if len(rows) != len(plan.pending):
             await self._raise_stale(connection, plan)
 
         return plan.envelopes(rows)
 
     async def _version_of(self, connection: Connection, check: StreamAppend) -> int:
-        version: int = await connection.fetchval(
-            self._stream_version, check.tenant_id, check.stream_id
-        )
+        async with tenant_transaction(connection, check.tenant_id):
+            version: int = await connection.fetchval(
+                self._stream_version, check.tenant_id, check.stream_id
+            )
         return version
 
     async def _raise_stale(self, connection: Connection, plan: AppendPlan) -> NoReturn:
@@ -352,7 +372,10 @@ class EventStore:
 
     async def stream_version(self, tenant_id: str, stream_id: str) -> int:
         """Return the version of a stream: 0 when it has no events."""
-        async with self.pool.acquire() as connection:
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
             version: int = await connection.fetchval(
                 self._stream_version, tenant_id, stream_id
             )
@@ -367,7 +390,10 @@ class EventStore:
         after_version: int = 0,
     ) -> list[Envelope]:
         """Return one stream's events after ``after_version``, oldest first."""
-        async with self.pool.acquire() as connection:
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
             rows = await connection.fetch(
                 f"""
                 SELECT {ENVELOPE_COLUMNS} FROM {self._table}
@@ -389,7 +415,11 @@ class EventStore:
         connection: Connection | None = None,
     ) -> list[Envelope]:
         """Return up to ``limit`` events after ``after`` in the global order,
-        only from transactions older than every transaction still running."""
+        only from transactions older than every transaction still running.
+
+        Without ``connection`` it reads as the relay's role, across every
+        tenant; a ``connection`` given must already be allowed to.
+        """
         # The order names the table's columns: bare, ``transaction_id``
         # would mean the bigint it is selected as, which no index serves,
         # and every batch would sort the rest of the log.
@@ -406,7 +436,11 @@ class EventStore:
         if connection is not None:
             rows = await connection.fetch(query, *arguments)
         else:
-            async with self.pool.acquire() as pooled:
+            # Reading every tenant's events in order is the relay's right.
+            async with (
+                self.pool.acquire() as pooled,
+                system_transaction(pooled),
+            ):
                 rows = await pooled.fetch(query, *arguments)
 
         return [envelope_from_row(row) for row in rows]
