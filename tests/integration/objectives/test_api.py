@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -210,20 +209,23 @@ async def test_imported_events_reach_nats_with_their_subjects_and_headers(
     """Importing SmartLevel publishes one creation and 14 additions on
     ``<prefix>.objectives.<tenant>.<EventType>`` as binary CloudEvents."""
     received: list[Msg] = []
+    all_in = asyncio.Event()
+
+    async def collect(message: Msg) -> None:
+        received.append(message)
+        if len(received) == 15:
+            all_in.set()
+
     bus = await nats.connect(nats_url)
     try:
-        await bus.subscribe(
-            f"{subject_prefix}.objectives.{tenant}.>", cb=_collect(received)
-        )
+        await bus.subscribe(f"{subject_prefix}.objectives.{tenant}.>", cb=collect)
         data = (FIXTURES / "smart-level.case.json").read_bytes()
         response = await admin.post(
             "/imports", files={"file": ("smart-level.case.json", data)}
         )
         assert response.status_code == 201, response.text
 
-        deadline = time.monotonic() + DEADLINE
-        while len(received) < 15 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(all_in.wait(), timeout=DEADLINE)
     finally:
         await bus.close()
 
@@ -240,10 +242,3 @@ async def test_imported_events_reach_nats_with_their_subjects_and_headers(
     assert headers["ce-tenantid"] == tenant
     assert headers["ce-actor"] == "admin-skinner"
     assert headers["ce-subject"].startswith("objective-set-")
-
-
-def _collect(received: list[Msg]) -> Any:
-    async def collect(message: Msg) -> None:
-        received.append(message)
-
-    return collect
