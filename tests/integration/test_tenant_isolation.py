@@ -11,7 +11,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from mastery_deploy.roles import enable_app_login
+from mastery_deploy.credentials import enable_app_login
 from mastery_deploy.services import installed_services
 from mastery_events.contract import CONTRACT
 from mastery_events.envelope import PendingEvent

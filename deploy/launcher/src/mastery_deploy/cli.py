@@ -13,12 +13,16 @@ import importlib
 import logging.config
 import os
 import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
+from typing import cast
 
 import click
 import msgspec
 import structlog
 
+from mastery_deploy.credentials import TOKEN_SECRET_FILE
 from mastery_deploy.schemas import migrate_services
 from mastery_deploy.services import installed_services
 from mastery_deploy.status import (
@@ -29,8 +33,10 @@ from mastery_deploy.status import (
     status_path,
 )
 from mastery_events.errors import EventsError
+from mastery_events.identity import ROLES, Role, mint_token
 from mastery_events.log_output import stdlib_formatter, structlog_processors
 from mastery_events.settings import Settings, SettingsError, variable
+from mastery_events.subjects import InvalidTenantError, check_tenant_id
 
 COMMANDS_GROUP = "mastery.commands"
 # Built-in groups that import heavy modules, loaded only when used.
@@ -152,13 +158,86 @@ def migrate() -> None:
         message = f"{variable('database_url')} is not set: there is nothing to migrate"
         raise click.ClickException(message)
 
+    # The owner runs migrations; MASTERY_DATABASE_URL may name the
+    # application role, which may not create anything.
+    owner_url = settings.migration_database_url or settings.database_url
     try:
-        results = asyncio.run(
-            migrate_services(settings.database_url, installed_services())
-        )
+        results = asyncio.run(migrate_services(owner_url, installed_services()))
     except (EventsError, OSError) as error:
         raise click.ClickException(str(error)) from None
 
     for result in results:
         applied = ", ".join(result.applied) or "already up to date"
         click.echo(f"{result.schema}: {applied}")
+
+
+@main.command()
+@click.option("--tenant", required=True, help="The tenant (district) id.")
+@click.option(
+    "--role",
+    "roles",
+    required=True,
+    multiple=True,
+    type=click.Choice(ROLES),
+    help="A role; repeat for several.",
+)
+@click.option("--school", "schools", multiple=True, help="A school; repeatable.")
+@click.option("--section", "sections", multiple=True, help="A section; repeatable.")
+@click.option(
+    "--scope", "scopes", multiple=True, help="A service scope such as grading:read."
+)
+@click.option("--subject", default="local-user", show_default=True)
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=60, max=7 * 24 * 3600),
+    default=3600,
+    show_default=True,
+    help="Seconds until the token expires.",
+)
+def token(
+    tenant: str,
+    roles: Sequence[str],
+    schools: Sequence[str],
+    sections: Sequence[str],
+    scopes: Sequence[str],
+    subject: str,
+    ttl: int,
+) -> None:
+    """Print a bearer token for a local stack, signed with MASTERY_JWT_SECRET
+    or the secret `mastery up` made in the data folder."""
+    settings = load_settings()
+    try:
+        check_tenant_id(tenant)
+    except InvalidTenantError as error:
+        raise click.BadParameter(str(error), param_hint="--tenant") from None
+    secret = settings.jwt_secret or stack_secret(settings)
+
+    click.echo(
+        mint_token(
+            secret,
+            tenant_id=tenant,
+            roles=cast(Sequence[Role], roles),
+            subject=subject,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            now=datetime.now(UTC),
+            ttl=timedelta(seconds=ttl),
+            schools=schools,
+            sections=sections,
+            scopes=scopes,
+        )
+    )
+
+
+def stack_secret(settings: Settings) -> str:
+    """Return the HS256 secret a local stack made, or stop the command when
+    there is none: tokens of a real identity provider are not minted here."""
+    path = settings.data_dir.resolve() / TOKEN_SECRET_FILE
+    if not path.is_file():
+        message = (
+            f"no token secret in {path.parent}: start `mastery up` there first, "
+            f"or set {variable('jwt_secret')}"
+        )
+        raise click.ClickException(message)
+
+    return path.read_text(encoding="utf-8").strip()

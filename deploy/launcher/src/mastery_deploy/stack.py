@@ -21,6 +21,12 @@ from collections.abc import Callable, Sequence
 import msgspec
 import structlog
 
+from mastery_deploy.credentials import (
+    PASSWORD_FILE,
+    TOKEN_SECRET_FILE,
+    enable_app_login,
+    local_secret,
+)
 from mastery_deploy.engines import (
     EmbeddedNats,
     EmbeddedPostgres,
@@ -111,17 +117,25 @@ class Stack:
         nats_url = self.settings.nats_url or await self._start_nats()
         self._check_stopping()
 
-        for migrated in await migrate_services(database_url, self.services):
+        owner_url = self.settings.migration_database_url or database_url
+        for migrated in await migrate_services(owner_url, self.services):
             logger.info(
                 "stack.migrated", schema=migrated.schema, applied=migrated.applied
             )
         self._check_stopping()
 
+        if self.settings.database_url is None:
+            # The embedded database: services log in as the role that owns
+            # nothing, so row-level security binds them.
+            password = local_secret(self.data_dir, PASSWORD_FILE)
+            database_url = await enable_app_login(owner_url, password)
         engines = msgspec.structs.replace(
             self.settings,
             database_url=database_url,
+            migration_database_url=owner_url,
             nats_url=nats_url,
             data_dir=self.data_dir,
+            jwt_secret=self._token_secret(),
         )
         for service in self.services:
             self.children.append(await self._spawn(service, engines))
@@ -209,6 +223,13 @@ class Stack:
         logger.info("stack.engine_started", engine="postgres", port=self.postgres.port)
 
         return url
+
+    def _token_secret(self) -> str | None:
+        """Return the HS256 secret the services trust: the configured one,
+        none when a JWKS is configured, else the stack's own."""
+        if self.settings.jwt_secret is not None or self.settings.jwt_jwks:
+            return self.settings.jwt_secret
+        return local_secret(self.data_dir, TOKEN_SECRET_FILE)
 
     async def _start_nats(self) -> str:
         self.nats = EmbeddedNats(self.data_dir / "nats")

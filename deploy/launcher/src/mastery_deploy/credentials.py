@@ -1,9 +1,11 @@
-"""The database role services connect as, made able to log in.
+"""The secrets a local stack makes for itself, kept in its data folder.
 
-Migrations create ``mastery_app`` without a login, since only the operator
-knows how it should authenticate. A local stack gives it a password of its
-own, kept in the data folder, and hands the services a URL naming it, while
-migrations keep running as the owner.
+Migrations create the database role ``mastery_app`` without a login, since
+only the operator knows how it should authenticate. A local stack gives it a
+password of its own and hands the services a URL naming it, while migrations
+keep running as the owner. When no token keys are configured, the stack also
+makes an HS256 secret, which the services trust and ``mastery token`` signs
+with. Both files are readable by their owner only.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ import asyncpg
 from mastery_events.tenancy import APP_ROLE
 
 PASSWORD_FILE = "app-password"  # noqa: S105 - a file name, not a password
+TOKEN_SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
 
 
-def local_password(data_dir: Path) -> str:
-    """Return the stack's password for the application role, creating it
-    (readable by its owner only) on first use."""
-    path = data_dir / PASSWORD_FILE
+def local_secret(data_dir: Path, name: str) -> str:
+    """Return the stack's secret kept in ``name``, creating it (readable by
+    its owner only) on first use."""
+    path = data_dir / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24), encoding="utf-8")
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
 
     return path.read_text(encoding="utf-8").strip()
 
