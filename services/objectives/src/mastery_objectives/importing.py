@@ -14,7 +14,11 @@ from mastery_events.envelope import Envelope
 from mastery_events.ids import uuid7
 from mastery_objectives.import_plan import MAX_IMPORT_BYTES, ImportPlan, import_events
 from mastery_objectives.objective_sets import ObjectiveSet
-from mastery_objectives.repository import Actor, ObjectivesRepository
+from mastery_objectives.repository import (
+    Actor,
+    ObjectivesRepository,
+    ProgressCallback,
+)
 from mastery_objectives.uploads import plan_upload
 
 log = structlog.get_logger(__name__)
@@ -50,7 +54,7 @@ async def import_file(
     *,
     actor: Actor,
     on_plan: Callable[[ImportPlan], None] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ImportResult:
     """Read the upload, find the set it updates (by id, else by its CASE
     document) or start a new one, and store exactly the changes; nothing is

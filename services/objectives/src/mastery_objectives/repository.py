@@ -103,7 +103,8 @@ class ScaleSummary(msgspec.Struct, frozen=True, kw_only=True):
     published_version: int | None
 
 
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[int, int], None]
+"""Told how many of an append's events are written, and how many in all."""
 
 
 class ObjectivesRepository:
@@ -249,7 +250,7 @@ class ObjectivesRepository:
                 )
                 stored.extend(await self.store.append_within(connection, [batch]))
                 if progress is not None:
-                    progress(len(pending))
+                    progress(len(stored), len(events))
         except ConcurrencyError as error:
             raise ConcurrentChangeError(stream) from error
 
