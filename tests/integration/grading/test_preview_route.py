@@ -98,6 +98,27 @@ async def test_a_preview_on_levels_of_the_callers_own(
     assert answer["explanation"]["scale"]["mastery_threshold"] == 75.0
 
 
+async def test_a_preview_cuts_its_levels_by_the_cut_points_given(
+    client: tuple[AsyncTestClient[Litestar], TestKeys],
+) -> None:
+    """Cut points 1.75, 2.6, 3.25 on 1-4: a mean of 2.5 stays Developing,
+    where the nearest-level rule would have made it Proficient."""
+    levels = [
+        {"value": value, "label": label}
+        for value, label in [(1, "B"), (2, "D"), (3, "P"), (4, "E")]
+    ]
+    body = {"method": "mean", "scores": [2, 3], "levels": levels}
+
+    _, by_cuts, _ = await post_preview(
+        client, {**body, "cut_points": [1.75, 2.6, 3.25]}
+    )
+    _, nearest, _ = await post_preview(client, body)
+
+    assert by_cuts["score"] == 2.5
+    assert by_cuts["level"]["label"] == "D"
+    assert nearest["level"]["label"] == "P"
+
+
 async def test_n_times_not_reached_answers_no_score_yet(
     client: tuple[AsyncTestClient[Litestar], TestKeys],
 ) -> None:
@@ -151,6 +172,11 @@ async def test_a_preview_without_a_token_is_refused(
         ({"method": "mean", "scores": [9]}, "scores"),
         ({"method": "mean", "scores": [2], "threshold": 7}, "threshold"),
         ({"method": "mean", "scores": [2], "scale": "ten-level"}, "scale"),
+        ({"method": "mean", "scores": [2], "cut_points": [2.5]}, "cut_points"),
+        (
+            {"method": "mean", "scores": [2], "levels": [{"value": 2, "label": "Two"}]},
+            "levels",
+        ),
     ],
 )
 async def test_an_invalid_parameter_is_a_problem_naming_its_field(

@@ -72,8 +72,10 @@ def test_a_voided_assessment_is_left_out_with_its_reason() -> None:
     assert voided.voided.voided_by == "teacher-hopper"
 
 
-@pytest.mark.parametrize("mark", ["excused", "insufficient_evidence"])
-def test_marks_that_are_no_evidence_are_left_out(mark: str) -> None:
+@pytest.mark.parametrize(
+    ("mark", "meaning"), [("EX", "excused"), ("IE", "insufficient_evidence")]
+)
+def test_marks_that_are_no_evidence_are_left_out(mark: str, meaning: str) -> None:
     """An excused or insufficient-evidence mark neither counts nor drags the
     mean: 2 and 4 average 3 with the mark between them."""
     log = Log()
@@ -84,7 +86,7 @@ def test_marks_that_are_no_evidence_are_left_out(mark: str) -> None:
     result = compute(fold_evidence(log, FOUR_LEVEL), Policy(method="mean"), FOUR_LEVEL)
 
     assert result.score == 3.0
-    assert [item.standing for item in result.explanation.left_out] == [mark]
+    assert [item.standing for item in result.explanation.left_out] == [meaning]
 
 
 def test_missing_work_counts_as_the_lowest_level_when_the_scale_says_so() -> None:
@@ -92,7 +94,7 @@ def test_missing_work_counts_as_the_lowest_level_when_the_scale_says_so() -> Non
     average 2, and the item says why it counted."""
     log = Log(scale=ZERO_TO_FOUR)
     log.record(1, level=4.0, on=1)
-    log.record(2, mark="missing", on=2)
+    log.record(2, mark="M", on=2)
 
     result = compute(
         fold_evidence(log, ZERO_TO_FOUR), Policy(method="mean"), ZERO_TO_FOUR
@@ -109,7 +111,7 @@ def test_missing_work_is_left_out_when_the_scale_does_not_count_it() -> None:
     """On the four-level scale a missing mark is left out, as 'missing'."""
     log = Log()
     log.record(1, level=4.0, on=1)
-    log.record(2, mark="missing", on=2)
+    log.record(2, mark="M", on=2)
 
     result = compute(fold_evidence(log, FOUR_LEVEL), Policy(method="mean"), FOUR_LEVEL)
 
@@ -142,7 +144,7 @@ def test_an_amended_level_replaces_a_mark_and_keeps_the_history() -> None:
     """An excused mark amended to level 3 counts as 3; the amend says the
     level and the mark changed, from excused to nothing."""
     log = Log()
-    log.record(1, mark="excused", on=1)
+    log.record(1, mark="EX", on=1)
     log.amend(1, level=3.0, reason="made up the quiz")
 
     [item] = fold_evidence(log, FOUR_LEVEL)
@@ -151,7 +153,7 @@ def test_an_amended_level_replaces_a_mark_and_keeps_the_history() -> None:
     assert item.value == 3.0
     [amendment] = item.amendments
     assert amendment.changed == ("level", "mark")
-    assert amendment.before.mark == "excused"
+    assert amendment.before.mark == "EX"
     assert amendment.after.mark is None
 
 
@@ -167,6 +169,17 @@ def test_amends_apply_in_log_order_whatever_order_they_arrive_in() -> None:
 
     assert item.value == 4.0
     assert [amendment.after.level for amendment in item.amendments] == [2.0, 4.0]
+
+
+def test_a_mark_the_scale_does_not_know_is_left_out() -> None:
+    """'ABS' is no mark of the four-level scale: left out as unknown."""
+    log = Log()
+    log.record(1, mark="ABS", on=1)
+
+    [item] = fold_evidence(log, FOUR_LEVEL)
+
+    assert item.standing == "unknown_mark"
+    assert item.value is None
 
 
 def test_levels_off_the_scale_or_on_another_scale_are_left_out() -> None:

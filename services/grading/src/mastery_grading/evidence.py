@@ -41,11 +41,6 @@ Standing = Literal[
 """Why an item counts (the first two) or is left out (the rest)."""
 
 COUNTED: frozenset[Standing] = frozenset({"counted", "missing_counted_as_lowest"})
-LEFT_OUT_MARKS: dict[str, Standing] = {
-    "missing": "missing",
-    "excused": "excused",
-    "insufficient_evidence": "insufficient_evidence",
-}
 
 
 class StoredAssessmentEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -252,9 +247,13 @@ def standing_of(draft: _Draft, scale: ScaleView) -> tuple[Standing, float | None
     return "counted", reading.level
 
 
-def standing_of_mark(mark: str, scale: ScaleView) -> tuple[Standing, float | None]:
-    """Decide what a mark counts as: only ``missing`` may count, as the
+def standing_of_mark(code: str, scale: ScaleView) -> tuple[Standing, float | None]:
+    """Decide what a mark counts as: only a missing mark may count, as the
     lowest level, and only when the scale says so."""
-    if mark == "missing" and scale.missing_counts_as_lowest:
+    mark = scale.mark(code)
+    if mark is None:
+        return "unknown_mark", None
+    if mark.meaning == "missing" and mark.counts_as_lowest:
         return "missing_counted_as_lowest", scale.low
-    return LEFT_OUT_MARKS.get(mark, "unknown_mark"), None
+
+    return mark.meaning, None

@@ -19,7 +19,7 @@ import msgspec
 
 from mastery_grading.errors import InvalidParameterError, NoScoresError
 from mastery_grading.evidence import EvidenceItem
-from mastery_grading.scales import Level, Rounding, ScaleView
+from mastery_grading.scales import Level, Precision, ScaleView
 
 Method = Literal[
     "most_recent",
@@ -220,7 +220,8 @@ class Parameters(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ScaleRef(msgspec.Struct, frozen=True, kw_only=True):
-    """Which scale version the score was read on, and its range."""
+    """Which scale version the score was read on, its range and the
+    precision the score is reported to."""
 
     scale_id: UUID | None
     name: str
@@ -228,7 +229,7 @@ class ScaleRef(msgspec.Struct, frozen=True, kw_only=True):
     low: float
     high: float
     mastery_threshold: float
-    rounding: Rounding
+    precision: Precision
 
 
 class PolicyRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -319,7 +320,7 @@ def evaluate(scores: Sequence[float], policy: Policy, scale: ScaleView) -> Outco
         return no_score(note)
 
     unrounded = scale.clamp(raw)
-    score = scale.rounding.apply(unrounded)
+    score = scale.precision.apply(unrounded)
     return Outcome(
         status="scored",
         score=score,
@@ -386,5 +387,5 @@ def scale_ref(scale: ScaleView) -> ScaleRef:
         low=scale.low,
         high=scale.high,
         mastery_threshold=scale.mastery_threshold,
-        rounding=scale.rounding,
+        precision=scale.precision,
     )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from mastery_events.contract.objectives import Rounding
 from mastery_grading.errors import InvalidParameterError
 from mastery_grading.mastery import (
     Method,
@@ -23,7 +24,7 @@ from mastery_grading.mastery import (
     parameters_of,
     scale_ref,
 )
-from mastery_grading.scales import Level, ScaleView
+from mastery_grading.scales import ScaleView, cut_levels
 
 
 class PreviewExplanation(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,22 +75,22 @@ def with_threshold(scale: ScaleView, threshold: float | None) -> ScaleView:
 
 
 def custom_scale(
-    levels: Sequence[tuple[float, str, float | None]], *, threshold: float | None
+    levels: Sequence[tuple[float, str]],
+    *,
+    cut_points: Sequence[float] = (),
+    rounding: Rounding = "nearest",
+    threshold: float | None = None,
 ) -> ScaleView:
-    """Build a preview scale from ``(value, label, cut)`` levels, lowest
-    first; a level without a cut is cut halfway down to the level below,
-    and without a threshold mastery is the second-highest level."""
-    built: list[Level] = []
-    for value, label, cut in levels:
-        if cut is None:
-            cut = (built[-1].value + value) / 2 if built else value
-        built.append(Level(value=value, label=label, cut=cut))
-    if len(built) < 2:
+    """Build a preview scale from ``(value, label)`` levels, lowest first,
+    cut as the objectives service cuts a scale; without a threshold,
+    mastery is the second-highest level."""
+    if len(levels) < 2:
         raise InvalidParameterError("levels", "a scale needs at least two levels")
+    cut = cut_levels(levels, cut_points=cut_points, rounding=rounding)
 
     return ScaleView(
         name="custom",
         version=1,
-        levels=tuple(built),
-        mastery_threshold=built[-2].value if threshold is None else threshold,
+        levels=cut,
+        mastery_threshold=cut[-2].value if threshold is None else threshold,
     )

@@ -16,6 +16,7 @@ from litestar.params import JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from mastery_events.access import Caller
+from mastery_events.contract.objectives import Rounding
 from mastery_grading.errors import InvalidParameterError
 from mastery_grading.mastery import Method, Policy, TieRule
 from mastery_grading.previews import (
@@ -54,12 +55,10 @@ class PreviewParameters(
 class PreviewLevel(
     msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 ):
-    """A level of a scale to preview on; without a ``cut``, it is earned
-    from halfway up from the level below."""
+    """A level of a scale to preview on: its value and label."""
 
     value: float
     label: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
-    cut: float | None = None
 
 
 class PreviewRequest(
@@ -68,7 +67,9 @@ class PreviewRequest(
     """Scores, oldest first, and the method to try on them.
 
     The scale is a built-in one named by ``scale`` (four-level unless
-    named), or the given ``levels``; ``threshold`` sets the mastery bar.
+    named), or the given ``levels``, cut by ``cut_points`` or else by
+    ``rounding`` as the objectives service cuts a scale; ``threshold``
+    sets the mastery bar.
     """
 
     method: Method
@@ -78,6 +79,10 @@ class PreviewRequest(
     levels: (
         Annotated[list[PreviewLevel], msgspec.Meta(max_length=MOST_LEVELS)] | None
     ) = None
+    cut_points: Annotated[list[float], msgspec.Meta(max_length=MOST_LEVELS)] = (
+        msgspec.field(default_factory=list)
+    )
+    rounding: Rounding = "nearest"
     threshold: float | None = None
 
 
@@ -118,9 +123,16 @@ def scale_of(data: PreviewRequest) -> ScaleView:
         if data.scale is not None:
             message = "give a built-in scale or levels, not both"
             raise InvalidParameterError("levels", message)
-        levels = [(level.value, level.label, level.cut) for level in data.levels]
-        return custom_scale(levels, threshold=data.threshold)
+        return custom_scale(
+            [(level.value, level.label) for level in data.levels],
+            cut_points=data.cut_points,
+            rounding=data.rounding,
+            threshold=data.threshold,
+        )
 
+    if data.cut_points or data.rounding != "nearest":
+        message = "cut points and rounding come with levels of your own"
+        raise InvalidParameterError("cut_points", message)
     name = data.scale or DEFAULT_SCALE
     if name not in BUILT_IN_SCALES:
         known = ", ".join(sorted(BUILT_IN_SCALES))
