@@ -242,3 +242,25 @@ async def test_imported_events_reach_nats_with_their_subjects_and_headers(
     assert headers["ce-tenantid"] == tenant
     assert headers["ce-actor"] == "admin-skinner"
     assert headers["ce-subject"].startswith("objective-set-")
+
+
+async def test_the_openapi_document_describes_every_objectives_route(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """Sets, objectives, policies, scales and imports are all documented,
+    the import as a multipart upload."""
+    response = await client.get("/schema/openapi.json")
+
+    paths = response.json()["paths"]
+    assert response.status_code == 200
+    assert {
+        "/objective-sets",
+        "/objective-sets/{objective_set_id}/versions/{set_version}",
+        "/objective-sets/{objective_set_id}/objectives/{objective_id}/policy",
+        "/objectives",
+        "/scales/starter",
+        "/scales/{scale_id}/versions/{scale_version}",
+        "/imports",
+    } <= set(paths)
+    upload = paths["/imports"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload
