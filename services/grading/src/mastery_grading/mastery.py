@@ -346,13 +346,27 @@ def run_method(
         case "mode":
             return mode(scores, tie=policy.tie)
         case "decaying_average":
-            return decaying_average(scores, policy.weight or 0.0)
+            return decaying_average(scores, weight_of(policy))
         case "weighted_average":
-            return weighted_average(scores, policy.weight or 0.0)
+            return weighted_average(scores, weight_of(policy))
         case "n_times":
-            return n_times(scores, policy.n or 0, threshold=scale.mastery_threshold)
+            return n_times(scores, n_of(policy), threshold=scale.mastery_threshold)
         case "power_law":
             return power_law(scores, low=scale.low)
+
+
+def weight_of(policy: Policy) -> float:
+    """Return the weight a policy's own checks made sure it has."""
+    if policy.weight is None:
+        raise InvalidParameterError("weight", f"{policy.method} needs a weight")
+    return policy.weight
+
+
+def n_of(policy: Policy) -> int:
+    """Return the ``n`` a policy's own checks made sure it has."""
+    if policy.n is None:
+        raise InvalidParameterError("n", f"{policy.method} needs n")
+    return policy.n
 
 
 def no_score(note: str) -> Outcome:
