@@ -226,3 +226,20 @@ async def test_an_unknown_method_or_field_is_a_problem_naming_it(
     [problem] = answer["extra"]
     assert problem["key"] == key
     assert message in problem["message"]
+
+
+async def test_the_openapi_document_describes_the_preview(
+    client: tuple[AsyncTestClient[Litestar], TestKeys],
+) -> None:
+    """The preview is listed as a POST whose body schema has the method,
+    the scores and the parameters."""
+    running, _ = client
+
+    schema = (await running.get("/schema/openapi.json")).json()
+
+    operation = schema["paths"]["/mastery/preview"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    reference = body["$ref"].rsplit("/", 1)[-1]
+    properties = schema["components"]["schemas"][reference]["properties"]
+    assert {"method", "scores", "parameters", "levels", "threshold"} <= set(properties)
+    assert "200" in operation["responses"]
