@@ -173,6 +173,7 @@ async def test_a_preview_without_a_token_is_refused(
         ({"method": "mean", "scores": [2], "threshold": 7}, "threshold"),
         ({"method": "mean", "scores": [2], "scale": "ten-level"}, "scale"),
         ({"method": "mean", "scores": [2], "cut_points": [2.5]}, "cut_points"),
+        ({"method": "mean", "scores": [2], "rounding": "nearest"}, "cut_points"),
         (
             {"method": "mean", "scores": [2], "levels": [{"value": 2, "label": "Two"}]},
             "levels",

@@ -82,7 +82,7 @@ class PreviewRequest(
     cut_points: Annotated[list[float], msgspec.Meta(max_length=MOST_LEVELS)] = (
         msgspec.field(default_factory=list)
     )
-    rounding: Rounding = "nearest"
+    rounding: Rounding | None = None
     threshold: float | None = None
 
 
@@ -126,11 +126,11 @@ def scale_of(data: PreviewRequest) -> ScaleView:
         return custom_scale(
             [(level.value, level.label) for level in data.levels],
             cut_points=data.cut_points,
-            rounding=data.rounding,
+            rounding=data.rounding or "nearest",
             threshold=data.threshold,
         )
 
-    if data.cut_points or data.rounding != "nearest":
+    if data.cut_points or data.rounding is not None:
         message = "cut points and rounding come with levels of your own"
         raise InvalidParameterError("cut_points", message)
     name = data.scale or DEFAULT_SCALE
