@@ -210,6 +210,15 @@ async def test_an_invalid_parameter_is_a_problem_naming_its_field(
             "unknown field `decay`",
         ),
         ({"method": "mean", "scores": "3"}, "scores", "Expected `array`"),
+        (
+            {
+                "method": "power_law",
+                "scores": [2],
+                "levels": [{"value": -1e300, "label": "Abyss"}],
+            },
+            "levels[0].value",
+            "Expected `float` >= -1000000",
+        ),
     ],
 )
 async def test_an_unknown_method_or_field_is_a_problem_naming_it(

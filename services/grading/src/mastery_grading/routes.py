@@ -33,6 +33,9 @@ log = structlog.get_logger(__name__)
 # that a preview never keeps a worker busy.
 MOST_SCORES = 500
 MOST_LEVELS = 20
+# No real scale comes near; the bound keeps every method's arithmetic,
+# power_law's logarithms included, far from overflow.
+Bounded = Annotated[float, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
 # Where each domain parameter sits in the body, to name it in a problem.
 BODY_FIELDS = {
     "weight": "parameters.weight",
@@ -57,7 +60,7 @@ class PreviewLevel(
 ):
     """A level of a scale to preview on: its value and label."""
 
-    value: float
+    value: Bounded
     label: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 
 
@@ -73,17 +76,17 @@ class PreviewRequest(
     """
 
     method: Method
-    scores: Annotated[list[float], msgspec.Meta(max_length=MOST_SCORES)]
+    scores: Annotated[list[Bounded], msgspec.Meta(max_length=MOST_SCORES)]
     parameters: PreviewParameters = msgspec.field(default_factory=PreviewParameters)
     scale: str | None = None
     levels: (
         Annotated[list[PreviewLevel], msgspec.Meta(max_length=MOST_LEVELS)] | None
     ) = None
-    cut_points: Annotated[list[float], msgspec.Meta(max_length=MOST_LEVELS)] = (
+    cut_points: Annotated[list[Bounded], msgspec.Meta(max_length=MOST_LEVELS)] = (
         msgspec.field(default_factory=list)
     )
     rounding: Rounding | None = None
-    threshold: float | None = None
+    threshold: Bounded | None = None
 
 
 @post("/mastery/preview", status_code=200, tags=["mastery"], sync_to_thread=False)
