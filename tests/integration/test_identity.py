@@ -15,13 +15,22 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
+import structlog.testing
 from cryptography.hazmat.primitives import serialization
-from litestar import Litestar, get, post
+from litestar import Litestar, MediaType, get, post
 from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
 from mastery_events.access import Caller, Owner, authorize, writes
-from mastery_events.api_security import PUBLIC
+from mastery_events.api_security import (
+    BODY_LIMIT,
+    BULK,
+    BULK_BODY_LIMIT,
+    PUBLIC,
+    RATE_LIMIT,
+    SECURITY_HEADERS,
+)
 from mastery_events.runtime import Service, ServiceRuntime
 from mastery_events.service_app import service_app
 from tests.tokens import TestKeys, bearer, claims
@@ -58,6 +67,29 @@ async def add_note(identity: Caller, section_id: FromPath[str]) -> dict[str, str
     return {"section": section_id}
 
 
+@post("/comments", sync_to_thread=False)
+def comment(data: dict[str, str]) -> dict[str, int]:
+    """Accept a comment, to measure what body sizes pass."""
+    return {"length": len(data.get("text", ""))}
+
+
+@post(
+    "/imports",
+    opt={BULK: True},
+    request_max_body_size=BULK_BODY_LIMIT,
+    sync_to_thread=False,
+)
+def bulk_import(data: dict[str, str]) -> dict[str, int]:
+    """Accept a large import, as a roster upload will."""
+    return {"length": len(data.get("text", ""))}
+
+
+@get("/share/page", opt={PUBLIC: True}, media_type=MediaType.HTML)
+async def share_page() -> str:
+    """Answer an HTML page to anybody, as a share-link view will."""
+    return "<html><body><p>Reading: proficient</p></body></html>"
+
+
 @pytest.fixture
 def keys(tmp_path: Path) -> TestKeys:
     """Fresh keys and a JWKS file for this test."""
@@ -80,7 +112,7 @@ async def client(
     app = service_app(
         ServiceRuntime(service, settings),
         distribution="mastery-events",
-        route_handlers=[whoami, notices, add_note],
+        route_handlers=[whoami, notices, add_note, comment, bulk_import, share_page],
     )
     async with AsyncTestClient(app) as started:
         yield started
@@ -222,3 +254,72 @@ async def test_a_record_out_of_reach_looks_exactly_like_a_missing_one(
     assert neighbours.status_code == 404
     assert foreign.status_code == 404
     assert "room-12" not in foreign.text
+
+
+async def test_a_body_over_the_limit_is_refused_unless_the_route_is_bulk(
+    client: AsyncTestClient[Litestar], keys: TestKeys
+) -> None:
+    """Two megabytes are too much for an ordinary route (413) and fine for
+    a bulk import; a small body passes everywhere."""
+    headers = bearer(keys.token("lakeside", ["district_admin"]))
+    large = {"text": "a" * (2 * BODY_LIMIT)}
+
+    small_answer = await client.post("/comments", json={"text": "hi"}, headers=headers)
+    large_answer = await client.post("/comments", json=large, headers=headers)
+    bulk_answer = await client.post("/imports", json=large, headers=headers)
+
+    assert small_answer.status_code == 201
+    assert large_answer.status_code == 413
+    assert bulk_answer.status_code == 201
+    assert bulk_answer.json() == {"length": 2 * BODY_LIMIT}
+
+
+async def test_public_routes_are_rate_limited_and_others_are_not(
+    client: AsyncTestClient[Litestar], keys: TestKeys
+) -> None:
+    """A client gets RATE_LIMIT public answers a minute, then 429, while
+    an authenticated route keeps answering."""
+    headers = bearer(keys.token("lakeside", ["teacher"]))
+    answers = [(await client.get("/notices")).status_code for _ in range(RATE_LIMIT)]
+    over = await client.get("/notices")
+    authenticated = [
+        (await client.get("/whoami", headers=headers)).status_code
+        for _ in range(RATE_LIMIT + 1)
+    ]
+
+    assert set(answers) == {200}
+    assert over.status_code == 429
+    assert set(authenticated) == {200}
+
+
+async def test_every_answer_carries_the_security_headers(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """An HTML page, a JSON answer and a 401 problem all carry the headers
+    that stop sniffing, framing and referrer leaks."""
+    for path in ("/share/page", "/healthz", "/whoami"):
+        response = await client.get(path)
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers.get(name) == value, (path, name)
+
+
+async def test_tokens_and_secrets_never_reach_the_logs(
+    client: AsyncTestClient[Litestar],
+    keys: TestKeys,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Requests with good and bad tokens are logged by method, path and
+    status only: neither token, nor the secret, nor a claim value appears
+    in structlog's entries or the standard library's records."""
+    good = keys.token("lakeside", ["teacher"], subject="ms-frizzle-7f3a")
+    bad = tampered(good)
+
+    with structlog.testing.capture_logs() as entries:
+        await client.get("/whoami", headers=bearer(good))
+        await client.get("/whoami", headers=bearer(bad))
+        await client.post("/comments", json={"text": "x"}, headers=bearer(bad))
+    logs = repr(entries) + caplog.text
+
+    assert "http.response" in logs
+    for forbidden in (good, bad, good.split(".")[2], keys.secret, "ms-frizzle-7f3a"):
+        assert forbidden not in logs

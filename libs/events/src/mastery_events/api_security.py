@@ -26,11 +26,10 @@ from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import NotAuthorizedException
-from litestar.middleware import ASGIMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.security.jwt import JWTAuth, Token
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 from mastery_events.access import NotAllowedError, NotVisibleError
 from mastery_events.identity import (
@@ -114,26 +113,18 @@ def rate_limit() -> RateLimitConfig:
     )
 
 
-class SecurityHeaders(ASGIMiddleware):
+async def add_security_headers(message: Message, scope: Scope) -> None:
     """Add headers that keep browsers from sniffing, framing or leaking
-    referrers to every response, errors included."""
-
-    async def handle(
-        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp
-    ) -> None:
-        """Add the headers as the response starts."""
-        viewer = scope["path"].startswith(VIEWER_PREFIX)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in SECURITY_HEADERS.items():
-                    if viewer and name == "content-security-policy":
-                        continue
-                    headers[name] = value
-            await send(message)
-
-        await next_app(scope, receive, send_with_headers)
+    referrers to every response, errors included: as a ``before_send`` hook
+    it also sees the answers of exceptions raised in middleware."""
+    if message["type"] != "http.response.start":
+        return
+    viewer = scope["path"].startswith(VIEWER_PREFIX)
+    headers = MutableScopeHeaders.from_message(message)
+    for name, value in SECURITY_HEADERS.items():
+        if viewer and name == "content-security-policy":
+            continue
+        headers[name] = value
 
 
 def unauthenticated(error: NotAuthorizedException) -> ProblemDetailsException:

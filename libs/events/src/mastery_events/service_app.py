@@ -36,7 +36,7 @@ from litestar.types import ControllerRouterHandler
 from mastery_events.access import identity_of
 from mastery_events.api_security import (
     BODY_LIMIT,
-    SecurityHeaders,
+    add_security_headers,
     bearer_auth,
     loaded_keys,
     problem_map,
@@ -81,7 +81,8 @@ def service_app(
         route_handlers=[healthz, readyz, *route_handlers],
         lifespan=[lambda app: loaded_keys(keys, app), lambda _: runtime.running()],
         on_app_init=[auth.on_app_init],
-        middleware=[rate_limit().middleware, SecurityHeaders()],
+        middleware=[rate_limit().middleware],
+        before_send=[add_security_headers],
         dependencies={"identity": Provide(caller, sync_to_thread=False)},
         request_max_body_size=BODY_LIMIT,
         openapi_config=OpenAPIConfig(
