@@ -235,3 +235,41 @@ async def test_an_unknown_field_in_a_body_is_refused(
     assert response.status_code == 400
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert await stored(pool, tenant) == (0, 0, 0)
+
+
+async def test_a_version_beyond_any_stored_one_is_not_found(
+    admin: tuple[AsyncTestClient[Litestar], dict[str, str]],
+) -> None:
+    """A version past the store's 32-bit range is simply not there."""
+    client, headers = admin
+    created = await client.post(
+        "/objective-sets",
+        headers=headers,
+        json={"title": "Grade 6 ratios", "subject": "mathematics"},
+    )
+    set_id = created.json()["objective_set_id"]
+
+    response = await client.get(
+        f"/objective-sets/{set_id}/versions/99999999999", headers=headers
+    )
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == "no such record"
+
+
+async def test_a_title_holding_a_nul_character_is_refused(
+    admin: tuple[AsyncTestClient[Litestar], dict[str, str]],
+    pool: asyncpg.Pool,
+    tenant: str,
+) -> None:
+    """Bodies are held to what PostgreSQL text can keep."""
+    client, headers = admin
+
+    response = await client.post(
+        "/objective-sets",
+        headers=headers,
+        json={"title": "Ratios\u0000", "subject": "mathematics"},
+    )
+
+    assert response.status_code == 400
+    assert await stored(pool, tenant) == (0, 0, 0)

@@ -311,3 +311,10 @@ def test_a_file_over_the_limit_is_refused() -> None:
 
     assert caught.value.size == len(OUR_CSV)
     assert caught.value.limit == 64
+
+
+def test_a_nul_character_is_refused_on_its_line() -> None:
+    """A NUL marks a binary file, which the store's text could not keep."""
+    error = rejected(b"code,statement\n6.RP,Ratios\x00\n", "binary.csv")
+
+    assert error.location == "line 2"

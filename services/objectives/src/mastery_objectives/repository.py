@@ -343,41 +343,40 @@ class ObjectivesRepository:
             tenant_id,
             set_id,
         )
-        rows = [
-            (
-                tenant_id,
-                set_id,
-                o.objective_id,
-                o.parent_id,
-                o.code,
-                o.statement,
-                o.label,
-                o.order,
-                o.item_type,
-                list(o.grade_bands),
-                o.case_identifier,
-                o.case_uri,
+        objectives = list(state.objectives.values())
+        # COPY is refused on tables under row-level security; one INSERT
+        # of unnested arrays costs a single round trip all the same.
+        await connection.execute(
+            f"""
+            INSERT INTO {self._objectives} (
+                tenant_id, objective_set_id, objective_id, parent_id, code,
+                statement, label, sort_order, item_type, grade_bands,
+                case_identifier, case_uri
             )
-            for o in state.objectives.values()
-        ]
-        await connection.copy_records_to_table(
-            "objectives",
-            schema_name=self.store.schema,
-            records=rows,
-            columns=[
-                "tenant_id",
-                "objective_set_id",
-                "objective_id",
-                "parent_id",
-                "code",
-                "statement",
-                "label",
-                "sort_order",
-                "item_type",
-                "grade_bands",
-                "case_identifier",
-                "case_uri",
-            ],
+            SELECT $1, $2, o.objective_id, o.parent_id, o.code, o.statement,
+                   o.label, o.sort_order, o.item_type,
+                   ARRAY(SELECT json_array_elements_text(o.grade_bands)),
+                   o.case_identifier, o.case_uri
+            FROM unnest(
+                $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                $8::int[], $9::text[], $10::json[], $11::text[], $12::text[]
+            ) AS o(
+                objective_id, parent_id, code, statement, label, sort_order,
+                item_type, grade_bands, case_identifier, case_uri
+            )
+            """,
+            tenant_id,
+            set_id,
+            [o.objective_id for o in objectives],
+            [o.parent_id for o in objectives],
+            [o.code for o in objectives],
+            [o.statement for o in objectives],
+            [o.label for o in objectives],
+            [o.order for o in objectives],
+            [o.item_type for o in objectives],
+            [msgspec.json.encode(o.grade_bands).decode() for o in objectives],
+            [o.case_identifier for o in objectives],
+            [o.case_uri for o in objectives],
         )
 
     async def _project_scale(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 from uuid import UUID
 
 import msgspec
@@ -82,6 +82,12 @@ from mastery_objectives.scales import (
 )
 
 AREA = "objectives"
+# PostgreSQL text cannot hold NUL, and integer columns are 32-bit: bodies
+# are held to what the store can keep, so nothing valid fails there.
+Text = Annotated[str, msgspec.Meta(max_length=10_000, pattern="^[^\\x00]*$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern="^[^\\x00]*$")]
+Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+MAX_VERSION = 2**31 - 1
 Repository: TypeAlias = NamedDependency[ObjectivesRepository]
 """How a handler asks for the objectives repository."""
 PROBLEM_JSON = "application/problem+json"
@@ -162,11 +168,11 @@ class SetBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """A new objective set. ``owner_id`` defaults to the tenant (district),
     or the caller (teacher)."""
 
-    title: str
-    subject: str
+    title: Name
+    subject: Text
     owner_scope: OwnerScope = "district"
-    owner_id: str | None = None
-    grade_bands: list[str] = []
+    owner_id: Name | None = None
+    grade_bands: list[Name] = []
 
 
 class SetEditBody(
@@ -174,9 +180,9 @@ class SetEditBody(
 ):
     """A set's new title, subject and grade bands."""
 
-    title: str
-    subject: str
-    grade_bands: list[str] = []
+    title: Name
+    subject: Text
+    grade_bands: list[Name] = []
 
 
 class ObjectiveBody(
@@ -184,12 +190,12 @@ class ObjectiveBody(
 ):
     """An objective's fields; ``parent_id`` only when adding."""
 
-    statement: str
-    code: str | None = None
-    label: str | None = None
-    order: int = 0
-    item_type: str | None = None
-    grade_bands: list[str] = []
+    statement: Name
+    code: Name | None = None
+    label: Name | None = None
+    order: Int32 = 0
+    item_type: Name | None = None
+    grade_bands: list[Name] = []
     parent_id: UUID | None = None
 
     def fields(self) -> ObjectiveFields:
@@ -216,9 +222,9 @@ class PolicyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     method: CalculationMethod
     decay: float | None = None
     recent_weight: float | None = None
-    n: int | None = None
+    n: Int32 | None = None
     tie_rule: TieRule | None = None
-    minimum_evidence: int = 1
+    minimum_evidence: Int32 = 1
 
     def policy(self) -> CalculationPolicy:
         """Return the policy as events carry it."""
@@ -229,17 +235,17 @@ class LevelBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """One level of a scale."""
 
     value: float
-    label: str
-    short_label: str
-    colour: str
-    description: str = ""
+    label: Name
+    short_label: Name
+    colour: Name
+    description: Text = ""
 
 
 class MarkBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A mark recorded instead of a level."""
 
-    code: str
-    label: str
+    code: Name
+    label: Name
     meaning: MarkMeaning
     counts_as_lowest: bool = False
 
@@ -247,7 +253,7 @@ class MarkBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class ScaleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A whole scale version."""
 
-    name: str
+    name: Name
     levels: list[LevelBody]
     mastery_threshold: float
     cut_points: list[float] = []
@@ -270,12 +276,12 @@ class ScaleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 class ImportForm:
     """A multipart upload: the file, and optionally the set it updates."""
 
-    file: UploadFile
+    file: UploadFile | None = None
     objective_set_id: UUID | None = None
     title: str | None = None
     subject: str | None = None
     owner_scope: OwnerScope = "district"
-    owner_id: str | None = None
+    owner_id: Name | None = None
 
 
 # Answers -------------------------------------------------------------------
@@ -405,6 +411,8 @@ async def get_set_version(
     set_version: FromPath[int],
 ) -> ObjectiveSet:
     """Return a set exactly as it was published at ``set_version``."""
+    if not 1 <= set_version <= MAX_VERSION:
+        raise errors.SetVersionNotFoundError(objective_set_id, set_version)
     return await repository.get_set_version(
         tenant_of(identity), objective_set_id, set_version
     )
@@ -585,6 +593,8 @@ async def search_objectives(
     identity: Caller, repository: Repository, q: FromQuery[str]
 ) -> list[FoundObjective]:
     """Find objectives by the start of their code or a word of their text."""
+    if "\x00" in q:
+        return []
     return await repository.search_objectives(tenant_of(identity), q)
 
 
@@ -758,6 +768,8 @@ async def get_scale_version(
     scale_version: FromPath[int],
 ) -> ScaleVersionView:
     """Return one version of a scale, as assessments made with it read it."""
+    if not 1 <= scale_version <= MAX_VERSION:
+        raise errors.ScaleNotFoundError(scale_id, scale_version)
     record = await repository.get_scale(tenant_of(identity), scale_id)
 
     return ScaleVersionView(
@@ -843,6 +855,9 @@ async def import_upload(
     if not allowed:
         raise NotAllowedError(identity.subject, needed=f"{data.owner_scope} sets")
 
+    if not isinstance(data.file, UploadFile):
+        reason = "the form needs the file to import in a part named 'file'"
+        raise errors.ImportRejectedError("upload", "form field 'file'", reason)
     content = await data.file.read()
     return await import_file(
         repository,
@@ -904,8 +919,12 @@ def problem_of(error: errors.ObjectivesError) -> ProblemDetailsException:
     elif isinstance(error, errors.PolicyInvalidError):
         extra = {"location": error.parameter, "reason": error.reason}
 
+    # A missing record is described without its id, exactly as a record
+    # of another tenant is, so answers never echo ids back.
+    detail = "no such record" if status == 404 else str(error)
+
     return ProblemDetailsException(
-        status_code=status, title=title, detail=str(error), extra=extra or None
+        status_code=status, title=title, detail=detail, extra=extra or None
     )
 
 

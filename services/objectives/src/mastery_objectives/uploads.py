@@ -27,11 +27,20 @@ def upload_text(data: bytes, *, file_name: str, limit: int) -> str:
         reason = "the file starts with a byte-order mark; save it as UTF-8 without one"
         raise ImportRejectedError(file_name, "line 1", reason)
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         reason = f"byte {error.start} is not UTF-8 ({data[error.start]:#04x})"
         raise ImportRejectedError(file_name, f"line {line}", reason) from None
+    if "\x00" in text:
+        # Text files never hold NUL; it is a binary file, and the store's
+        # text columns could not keep it.
+        offset = text.index("\x00")
+        line = text.count("\n", 0, offset) + 1
+        reason = "the file holds a NUL character; it is not a text file"
+        raise ImportRejectedError(file_name, f"line {line}", reason)
+
+    return text
 
 
 def upload_format(text: str) -> UploadFormat:
