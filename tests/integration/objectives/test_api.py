@@ -219,6 +219,8 @@ async def test_imported_events_reach_nats_with_their_subjects_and_headers(
     bus = await nats.connect(nats_url)
     try:
         await bus.subscribe(f"{subject_prefix}.objectives.{tenant}.>", cb=collect)
+        # The server must hold the subscription before the relay publishes.
+        await bus.flush()
         data = (FIXTURES / "smart-level.case.json").read_bytes()
         response = await admin.post(
             "/imports", files={"file": ("smart-level.case.json", data)}

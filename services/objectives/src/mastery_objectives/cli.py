@@ -95,7 +95,15 @@ def import_command(
     )
     who = Actor(actor=actor, at=datetime.now(UTC), correlation_id=uuid7())
     try:
-        result = asyncio.run(_import(settings.database_url, tenant, request, actor=who))
+        result = asyncio.run(
+            _import(
+                settings.database_url,
+                settings.migration_database_url or settings.database_url,
+                tenant,
+                request,
+                actor=who,
+            )
+        )
     except ObjectivesError as error:
         raise click.ClickException(str(error)) from None
 
@@ -107,12 +115,22 @@ def import_command(
 
 
 async def _import(
-    database_url: str, tenant: str, request: ImportRequest, *, actor: Actor
+    database_url: str,
+    migration_url: str,
+    tenant: str,
+    request: ImportRequest,
+    *,
+    actor: Actor,
 ) -> ImportResult:
+    # The application role owns no table: migrate as the owner, import as
+    # the application, as the service itself does.
+    migrator = await asyncpg.connect(migration_url)
+    try:
+        await migrate(migrator, SERVICE.schema, SERVICE.all_migrations())
+    finally:
+        await migrator.close()
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        async with pool.acquire() as connection:
-            await migrate(connection, SERVICE.schema, SERVICE.all_migrations())
         repository = ObjectivesRepository(
             EventStore(pool, SERVICE.schema, registry=CONTRACT)
         )
