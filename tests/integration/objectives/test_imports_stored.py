@@ -62,7 +62,7 @@ async def test_each_fixture_is_stored_with_its_items_and_parent_links(
     result = await import_file(
         repository,
         tenant,
-        ImportRequest(data=data, file_name=name),
+        request=ImportRequest(data=data, file_name=name),
         actor=coordinator,
     )
 
@@ -81,7 +81,7 @@ async def test_the_utf8_fixture_keeps_its_astral_characters(
     result = await import_file(
         repository,
         tenant,
-        ImportRequest(data=data, file_name="utf8.json"),
+        request=ImportRequest(data=data, file_name="utf8.json"),
         actor=coordinator,
     )
     state = await repository.get_set(tenant, result.objective_set_id)
@@ -104,7 +104,7 @@ async def test_reimporting_an_edited_copy_records_only_the_changes(
     first = await import_file(
         repository,
         tenant,
-        ImportRequest(data=json.dumps(original).encode(), file_name=name),
+        request=ImportRequest(data=json.dumps(original).encode(), file_name=name),
         actor=coordinator,
     )
     before = await event_count(pool, schema, tenant)
@@ -120,7 +120,7 @@ async def test_reimporting_an_edited_copy_records_only_the_changes(
     second = await import_file(
         repository,
         tenant,
-        ImportRequest(data=json.dumps(edited).encode(), file_name=name),
+        request=ImportRequest(data=json.dumps(edited).encode(), file_name=name),
         actor=coordinator,
     )
 
@@ -141,7 +141,7 @@ async def test_a_rebuild_from_the_events_gives_the_same_read_models(
     result = await import_file(
         repository,
         tenant,
-        ImportRequest(data=data, file_name="smart.json"),
+        request=ImportRequest(data=data, file_name="smart.json"),
         actor=coordinator,
     )
     before = await repository.get_set(tenant, result.objective_set_id)

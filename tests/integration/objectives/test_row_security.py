@@ -50,7 +50,7 @@ async def test_the_application_role_imports_and_reads_within_its_tenant(
     result = await import_file(
         app_repository,
         tenant,
-        ImportRequest(data=data, file_name="smart.json"),
+        request=ImportRequest(data=data, file_name="smart.json"),
         actor=coordinator,
     )
     state = await app_repository.get_set(tenant, result.objective_set_id)
@@ -69,7 +69,7 @@ async def test_without_a_tenant_no_read_model_row_is_visible(
     await import_file(
         app_repository,
         tenant,
-        ImportRequest(data=data, file_name="opensalt.csv"),
+        request=ImportRequest(data=data, file_name="opensalt.csv"),
         actor=coordinator,
     )
 

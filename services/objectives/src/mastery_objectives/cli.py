@@ -139,7 +139,7 @@ async def _import(
             return await import_file(
                 repository,
                 tenant,
-                request,
+                request=request,
                 actor=actor,
                 on_plan=bar.planned,
                 progress=bar.advance,

@@ -50,8 +50,8 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
 async def import_file(
     repository: ObjectivesRepository,
     tenant_id: str,
-    request: ImportRequest,
     *,
+    request: ImportRequest,
     actor: Actor,
     on_plan: Callable[[ImportPlan], None] | None = None,
     progress: ProgressCallback | None = None,
@@ -90,7 +90,7 @@ async def import_file(
         )
 
     _, stored = await repository.change_set(
-        tenant_id, set_id, decide, actor=actor, progress=progress
+        tenant_id, set_id, decision=decide, actor=actor, progress=progress
     )
     counts = _count_types(stored)
     log.info(

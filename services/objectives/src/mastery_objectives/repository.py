@@ -128,8 +128,8 @@ class ObjectivesRepository:
         self,
         tenant_id: str,
         objective_set_id: UUID,
-        decision: Callable[[ObjectiveSet | None], Sequence[ObjectiveSetEvent]],
         *,
+        decision: Callable[[ObjectiveSet | None], Sequence[ObjectiveSetEvent]],
         actor: Actor,
         progress: ProgressCallback | None = None,
     ) -> tuple[ObjectiveSet | None, list[Envelope]]:
@@ -162,8 +162,8 @@ class ObjectivesRepository:
         self,
         tenant_id: str,
         scale_id: UUID,
-        decision: Callable[[ScaleRecord | None], Sequence[ScaleEvent]],
         *,
+        decision: Callable[[ScaleRecord | None], Sequence[ScaleEvent]],
         actor: Actor,
     ) -> tuple[ScaleRecord | None, list[Envelope]]:
         """Apply ``decision`` to the scale and store what it decides."""
@@ -487,7 +487,7 @@ class ObjectivesRepository:
         return msgspec.json.decode(state, type=ObjectiveSet)
 
     async def get_set_version(
-        self, tenant_id: str, objective_set_id: UUID, set_version: int
+        self, tenant_id: str, objective_set_id: UUID, *, set_version: int
     ) -> ObjectiveSet:
         """Return a set exactly as it was published at ``set_version``."""
         state = await self._fetch_json(

@@ -322,6 +322,7 @@ def scale_view(record: ScaleRecord) -> ScaleView:
 async def _change_set(
     repository: Repository,
     identity: Identity,
+    *,
     request: Request[Any, Any, Any],
     objective_set_id: FromPath[UUID],
     build: Callable[[Actor], SetCommand],
@@ -338,7 +339,7 @@ async def _change_set(
         return decide(state, command)
 
     state, _ = await repository.change_set(
-        tenant_of(identity), objective_set_id, decision, actor=actor
+        tenant_of(identity), objective_set_id, decision=decision, actor=actor
     )
     if state is None:
         raise errors.ObjectiveSetNotFoundError(objective_set_id)
@@ -367,9 +368,9 @@ async def create_set(
     return await _change_set(
         repository,
         identity,
-        request,
-        set_id,
-        lambda actor: CreateSet(
+        request=request,
+        objective_set_id=set_id,
+        build=lambda actor: CreateSet(
             objective_set_id=set_id,
             by=actor.actor,
             at=actor.at,
@@ -414,7 +415,7 @@ async def get_set_version(
     if not 1 <= set_version <= MAX_VERSION:
         raise errors.SetVersionNotFoundError(objective_set_id, set_version)
     return await repository.get_set_version(
-        tenant_of(identity), objective_set_id, set_version
+        tenant_of(identity), objective_set_id, set_version=set_version
     )
 
 
@@ -430,9 +431,9 @@ async def edit_set(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: EditSet(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: EditSet(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -454,9 +455,9 @@ async def publish_set(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: PublishSet(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: PublishSet(
             objective_set_id=objective_set_id, by=actor.actor, at=actor.at
         ),
     )
@@ -473,9 +474,9 @@ async def archive_set(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: ArchiveSet(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: ArchiveSet(
             objective_set_id=objective_set_id, by=actor.actor, at=actor.at
         ),
     )
@@ -497,9 +498,9 @@ async def add_objective(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: AddObjective(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: AddObjective(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -528,9 +529,9 @@ async def change_objective(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: ChangeObjective(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: ChangeObjective(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -553,9 +554,9 @@ async def move_objective(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: MoveObjective(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: MoveObjective(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -577,9 +578,9 @@ async def remove_objective(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: RemoveObjective(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: RemoveObjective(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -613,9 +614,9 @@ async def set_set_policy(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: SetPolicy(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: SetPolicy(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -637,9 +638,9 @@ async def set_objective_policy(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: SetPolicy(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: SetPolicy(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -661,9 +662,9 @@ async def clear_objective_policy(
     return await _change_set(
         repository,
         identity,
-        request,
-        objective_set_id,
-        lambda actor: ClearPolicy(
+        request=request,
+        objective_set_id=objective_set_id,
+        build=lambda actor: ClearPolicy(
             objective_set_id=objective_set_id,
             by=actor.actor,
             at=actor.at,
@@ -695,7 +696,7 @@ async def _change_scale(
         return result
 
     record, _ = await repository.change_scale(
-        tenant_of(identity), scale_id, decide_scale, actor=actor
+        tenant_of(identity), scale_id, decision=decide_scale, actor=actor
     )
     assert record is not None
 
@@ -722,7 +723,12 @@ async def create_scale(
         return define_scale(scale_id, data.scale(), by=actor.actor, at=actor.at)
 
     return await _change_scale(
-        repository, identity, request, scale_id, define, creates=True
+        repository,
+        identity,
+        request=request,
+        scale_id=scale_id,
+        decision=define,
+        creates=True,
     )
 
 
@@ -742,7 +748,12 @@ async def create_starter_scale(
         return define_scale(scale_id, STARTER_SCALES[key], by=actor.actor, at=actor.at)
 
     return await _change_scale(
-        repository, identity, request, scale_id, define, creates=True
+        repository,
+        identity,
+        request=request,
+        scale_id=scale_id,
+        decision=define,
+        creates=True,
     )
 
 
@@ -792,7 +803,13 @@ async def revise(
     def revision(record: ScaleRecord, actor: Actor) -> Sequence[ScaleEvent]:
         return revise_scale(record, data.scale(), by=actor.actor, at=actor.at)
 
-    return await _change_scale(repository, identity, request, scale_id, revision)
+    return await _change_scale(
+        repository,
+        identity,
+        request=request,
+        scale_id=scale_id,
+        decision=revision,
+    )
 
 
 @post("/scales/{scale_id:uuid}/publish", guards=[edits_objectives])
@@ -807,7 +824,13 @@ async def publish(
     def publication(record: ScaleRecord, actor: Actor) -> Sequence[ScaleEvent]:
         return publish_scale(record, by=actor.actor, at=actor.at)
 
-    return await _change_scale(repository, identity, request, scale_id, publication)
+    return await _change_scale(
+        repository,
+        identity,
+        request=request,
+        scale_id=scale_id,
+        decision=publication,
+    )
 
 
 @post("/scales/{scale_id:uuid}/archive", guards=[edits_objectives])
@@ -822,7 +845,13 @@ async def archive(
     def retirement(record: ScaleRecord, actor: Actor) -> Sequence[ScaleEvent]:
         return archive_scale(record, by=actor.actor, at=actor.at)
 
-    return await _change_scale(repository, identity, request, scale_id, retirement)
+    return await _change_scale(
+        repository,
+        identity,
+        request=request,
+        scale_id=scale_id,
+        decision=retirement,
+    )
 
 
 # Imports -------------------------------------------------------------------
@@ -862,7 +891,7 @@ async def import_upload(
     return await import_file(
         repository,
         tenant,
-        ImportRequest(
+        request=ImportRequest(
             data=content,
             file_name=data.file.filename or "upload",
             objective_set_id=data.objective_set_id,
