@@ -320,11 +320,11 @@ def scale_view(record: ScaleRecord) -> ScaleView:
 
 
 async def _change_set(
-    repository: Repository,
+    repository: ObjectivesRepository,
     identity: Identity,
     *,
     request: Request[Any, Any, Any],
-    objective_set_id: FromPath[UUID],
+    objective_set_id: UUID,
     build: Callable[[Actor], SetCommand],
 ) -> ObjectiveSet:
     """Load, check the caller may edit, decide ``build(actor)`` and store."""
@@ -677,12 +677,12 @@ async def clear_objective_policy(
 
 
 async def _change_scale(
-    repository: Repository,
+    repository: ObjectivesRepository,
     identity: Identity,
-    request: Request[Any, Any, Any],
-    scale_id: FromPath[UUID],
-    decision: Callable[[Any, Actor], Sequence[ScaleEvent]],
     *,
+    request: Request[Any, Any, Any],
+    scale_id: UUID,
+    decision: Callable[[Any, Actor], Sequence[ScaleEvent]],
     creates: bool = False,
 ) -> ScaleView:
     if not may_edit_scales(identity):
