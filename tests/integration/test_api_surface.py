@@ -87,7 +87,12 @@ class Surface:
         kwargs.pop("cookies", None)
         if "data" in kwargs and isinstance(kwargs["data"], bytes | str):
             kwargs["content"] = kwargs.pop("data")
-        return self.client.request(**kwargs)
+        if kwargs.get("files"):
+            kwargs["files"] = [as_upload(part) for part in kwargs["files"]]
+        request = self.client.build_request(**kwargs)
+        # A multipart upload streams; schemathesis reads the request back.
+        request.read()
+        return self.client.send(request)
 
     def is_public(self, operation: Any) -> bool:
         """Tell whether ``operation`` answers a caller with no token."""
@@ -96,6 +101,17 @@ class Surface:
             answer = self.call(case, None).status_code
             self._public[operation.label] = answer != 401
         return self._public[operation.label]
+
+
+def as_upload(part: tuple[str, Any]) -> tuple[str, Any]:
+    """Return a multipart part httpx can send: schemathesis may give a
+    field's value as a number, where httpx wants text or bytes."""
+    name, spec = part
+    if isinstance(spec, tuple) and not isinstance(spec[1], bytes | str):
+        spec = (spec[0], str(spec[1]), *spec[2:])
+    elif not isinstance(spec, tuple | bytes | str):
+        spec = str(spec)
+    return name, spec
 
 
 def cases(

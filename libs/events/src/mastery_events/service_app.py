@@ -127,6 +127,9 @@ def log_config(settings: Settings) -> StructlogConfig:
             processors=structlog_processors(settings.log_format, colors=colors),
             logger_factory=structlog.PrintLoggerFactory(sys.stderr),
             wrapper_class=structlog.make_filtering_bound_logger(settings.log_level),
+            # Cached loggers would keep this configuration for good, even
+            # after another application, or a test, configures structlog.
+            cache_logger_on_first_use=False,
             standard_lib_logging_config=LoggingConfig(
                 formatters={
                     "standard": stdlib_formatter(settings.log_format, colors=colors)
