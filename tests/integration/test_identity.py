@@ -7,9 +7,11 @@ import base64
 import hmac
 import json
 import secrets
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from hashlib import sha256
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,10 @@ from mastery_events.api_security import (
     RATE_LIMIT,
     SECURITY_HEADERS,
 )
+from mastery_events.identity import UnknownKeyError, VerificationKeys
 from mastery_events.runtime import Service, ServiceRuntime
 from mastery_events.service_app import service_app
-from tests.tokens import TestKeys, bearer, claims
+from tests.tokens import AUDIENCE, ISSUER, TestKeys, bearer, claims
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -323,3 +326,47 @@ async def test_tokens_and_secrets_never_reach_the_logs(
     assert "http.response" in logs
     for forbidden in (good, bad, good.split(".")[2], keys.secret, "ms-frizzle-7f3a"):
         assert forbidden not in logs
+
+
+@pytest.fixture
+def jwks_url(keys: TestKeys) -> Iterator[str]:
+    """Serve the test keys' JWKS over HTTP on loopback, as a provider does."""
+    folder = str(keys.jwks.parent)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=folder, **kwargs)
+
+        def log_message(self, *_: Any) -> None:
+            """Keep the test's output clean."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{keys.jwks.name}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_keys_fetched_from_a_jwks_url_verify_tokens(
+    keys: TestKeys, jwks_url: str
+) -> None:
+    """An RS256 token verifies against keys fetched from the provider."""
+    verifier = VerificationKeys(issuer=ISSUER, audience=AUDIENCE, jwks=jwks_url)
+
+    verifier.load()
+    found = verifier.verify(keys.signed(claims("lakeside")))
+
+    assert found["tenant"] == "lakeside"
+
+
+def test_an_unreachable_jwks_url_refuses_tokens_without_failing(
+    keys: TestKeys,
+) -> None:
+    """With the provider away, a token is refused as unknown, not a crash."""
+    verifier = VerificationKeys(
+        issuer=ISSUER, audience=AUDIENCE, jwks="http://127.0.0.1:9/jwks.json"
+    )
+
+    with pytest.raises(UnknownKeyError):
+        verifier.verify(keys.signed(claims("lakeside")))

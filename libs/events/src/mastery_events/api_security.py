@@ -97,7 +97,14 @@ async def loaded_keys(
     """Fetch the JWKS once when the server starts, off the event loop."""
     if not keys.configured:
         log.warning("auth.no_keys_configured")
-    await asyncio.to_thread(keys.load)
+    try:
+        await asyncio.to_thread(keys.load)
+    except (OSError, ValueError) as error:
+        if not keys.fetches_url:
+            raise
+        # An identity provider that is down must not keep the service
+        # down: tokens are refused until a later fetch succeeds.
+        log.warning("auth.jwks_unavailable", error=type(error).__name__)
     yield keys
 
 

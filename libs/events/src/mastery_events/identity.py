@@ -171,12 +171,17 @@ class VerificationKeys:
         """Tell whether any key is configured at all."""
         return self.jwks is not None or self._secret is not None
 
+    @property
+    def fetches_url(self) -> bool:
+        """Tell whether the keys come from a URL rather than a file."""
+        return self.jwks is not None and self.jwks.startswith(("https://", "http://"))
+
     def load(self) -> None:
         """Read the JWKS file, or fetch the JWKS URL, and keep its RS256 and
         ES256 keys; this blocks, so call it from a thread in async code."""
         if self.jwks is None:
             return
-        if self.jwks.startswith(("https://", "http://")):
+        if self.fetches_url:
             request = urllib.request.Request(  # noqa: S310 - scheme checked in settings
                 self.jwks, headers={"Accept": "application/json"}
             )
@@ -222,7 +227,12 @@ class VerificationKeys:
             raise KeysNotConfiguredError(algorithm)
         found = self._match(key_id, algorithm)
         if found is None and self._may_refresh():
-            self.load()
+            # Blocks this request for at most the fetch timeout, once a
+            # minute at most: the price of picking up rotated keys.
+            try:
+                self.load()
+            except (OSError, ValueError):
+                self._fetched_at = time.monotonic()
             found = self._match(key_id, algorithm)
         if found is None:
             raise UnknownKeyError(key_id)
@@ -246,8 +256,7 @@ class VerificationKeys:
         # Only a URL changes under us, and an unknown key id must not let
         # callers make the service hammer the identity provider.
         return (
-            self.jwks is not None
-            and self.jwks.startswith(("https://", "http://"))
+            self.fetches_url
             and time.monotonic() - self._fetched_at >= JWKS_REFRESH_INTERVAL
         )
 
