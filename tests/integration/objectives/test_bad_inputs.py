@@ -273,3 +273,26 @@ async def test_a_title_holding_a_nul_character_is_refused(
 
     assert response.status_code == 400
     assert await stored(pool, tenant) == (0, 0, 0)
+
+
+async def test_a_file_sent_as_a_text_field_that_is_not_utf8_is_refused(
+    admin: tuple[AsyncTestClient[Litestar], dict[str, str]],
+    pool: asyncpg.Pool,
+    tenant: str,
+) -> None:
+    """Binary bytes in a plain form field are the client's mistake: 400."""
+    client, headers = admin
+    raw = (
+        b"--b0undary\r\n"
+        b'Content-Disposition: form-data; name="file"\r\n\r\n'
+        b"GIF87a\xff\xfe\r\n--b0undary--\r\n"
+    )
+    unreadable = await client.post(
+        "/imports",
+        headers=headers | {"content-type": "multipart/form-data; boundary=b0undary"},
+        content=raw,
+    )
+
+    assert unreadable.status_code == 400
+    assert unreadable.json()["location"] == "multipart form"
+    assert await stored(pool, tenant) == (0, 0, 0)

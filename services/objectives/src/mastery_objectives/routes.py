@@ -857,11 +857,25 @@ async def archive(
 # Imports -------------------------------------------------------------------
 
 
+def unreadable_form(
+    request: Request[Any, Any, Any], error: UnicodeDecodeError
+) -> Response[Any]:
+    """Answer a form whose text fields are not UTF-8, which the multipart
+    parser refuses before any handler runs, as the client's mistake."""
+    return ProblemDetailsException(
+        status_code=400,
+        title="Unreadable form",
+        detail="a text field of the form is not UTF-8; send the file as a file part",
+        extra={"location": "multipart form", "reason": error.reason},
+    ).to_response(request)
+
+
 @post(
     "/imports",
     guards=[edits_objectives],
     opt={BULK: True},
     request_max_body_size=BULK_BODY_LIMIT,
+    exception_handlers={UnicodeDecodeError: unreadable_form},
 )
 async def import_upload(
     identity: Caller,
