@@ -296,3 +296,22 @@ async def test_a_file_sent_as_a_text_field_that_is_not_utf8_is_refused(
     assert unreadable.status_code == 400
     assert unreadable.json()["location"] == "multipart form"
     assert await stored(pool, tenant) == (0, 0, 0)
+
+
+async def test_a_form_title_holding_a_nul_character_is_refused(
+    admin: tuple[AsyncTestClient[Litestar], dict[str, str]],
+    pool: asyncpg.Pool,
+    tenant: str,
+) -> None:
+    """The import form's text fields are held to what the store can keep."""
+    client, headers = admin
+
+    response = await client.post(
+        "/imports",
+        headers=headers,
+        data={"title": "Ratios\x00"},
+        files={"file": ("ratios.csv", GOOD_CSV)},
+    )
+
+    assert_problem(response, 422, "form field 'title'")
+    assert await stored(pool, tenant) == (0, 0, 0)

@@ -898,6 +898,11 @@ async def import_upload(
     if not allowed:
         raise NotAllowedError(identity.subject, needed=f"{data.owner_scope} sets")
 
+    for name in ("title", "subject", "owner_id"):
+        value = getattr(data, name)
+        if value is not None and ("\x00" in value or len(value) > 500):
+            reason = "must be text of at most 500 characters, without NUL"
+            raise errors.ImportRejectedError("upload", f"form field '{name}'", reason)
     if not isinstance(data.file, UploadFile):
         reason = "the form needs the file to import in a part named 'file'"
         raise errors.ImportRejectedError("upload", "form field 'file'", reason)
