@@ -318,3 +318,13 @@ def test_a_nul_character_is_refused_on_its_line() -> None:
     error = rejected(b"code,statement\n6.RP,Ratios\x00\n", "binary.csv")
 
     assert error.location == "line 2"
+
+
+def test_json_nested_beyond_reason_is_refused() -> None:
+    """A hundred thousand nested arrays are no package, and no crash."""
+    error = rejected(
+        b"{" + b'"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "deep.json"
+    )
+
+    assert error.location == "$"
+    assert "nested" in error.reason

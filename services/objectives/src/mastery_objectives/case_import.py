@@ -73,6 +73,8 @@ def read_case(text: str, *, file_name: str) -> ImportPlan:
     except json.JSONDecodeError as error:
         location = f"line {error.lineno}, column {error.colno}"
         raise read.fail(location, f"malformed JSON: {error.msg}") from None
+    except RecursionError:
+        raise read.fail("$", "the JSON is nested too deeply to be a package") from None
     package = read.object(package, "$")
     # Some publishers wrap the package in a CFPackage member.
     if "CFPackage" in package and "CFDocument" not in package:
