@@ -432,7 +432,9 @@ class DurableConsumer:
 
         try:
             return fetching.result()
-        except nats.errors.TimeoutError:
+        except TimeoutError:
+            # An empty fetch ends in a timeout; nats-py raises its own
+            # subclass or, from a batch cut short, asyncio's plain one.
             return []
         except nats.errors.Error as error:
             if isinstance(error, nats.errors.ConnectionClosedError):
