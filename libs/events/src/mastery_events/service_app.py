@@ -33,7 +33,7 @@ from litestar.plugins.problem_details import (
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.types import ControllerRouterHandler
 
-from mastery_events.access import identity_of
+from mastery_events.access import NotAllowedError, NotVisibleError, identity_of
 from mastery_events.api_security import (
     BODY_LIMIT,
     add_security_headers,
@@ -56,12 +56,15 @@ def service_app(
     *,
     distribution: str,
     route_handlers: Sequence[ControllerRouterHandler] = (),
+    refusals: Sequence[type[Exception]] = (),
 ) -> Litestar:
     """Build a service's application around ``runtime``, whose start and
     stop follow the server's lifespan.
 
     ``distribution`` is the service's installed package, whose version the
-    OpenAPI document states.
+    OpenAPI document states. ``refusals`` are the service's own errors that
+    answer a caller's mistake (its domain errors, turned into 4xx problems
+    by its handlers): they are logged without a stack trace.
     """
     name = runtime.service.name
     keys = VerificationKeys.from_settings(runtime.settings)
@@ -98,7 +101,7 @@ def service_app(
                     },
                 )
             ),
-            StructlogPlugin(log_config(runtime.settings)),
+            StructlogPlugin(log_config(runtime.settings, refusals=refusals)),
         ],
     )
 
@@ -118,7 +121,23 @@ def not_ready(error: NotReadyError) -> ProblemDetailsException:
     )
 
 
-def log_config(settings: Settings) -> StructlogConfig:
+def quiet_errors(*roots: type[Exception]) -> set[type[Exception]]:
+    """Return ``roots`` and every subclass of them: Litestar matches the
+    exact class of an error against its no-stack-trace set."""
+    found: set[type[Exception]] = set()
+    waiting = list(roots)
+    while waiting:
+        error = waiting.pop()
+        if error not in found:
+            found.add(error)
+            waiting.extend(error.__subclasses__())
+
+    return found
+
+
+def log_config(
+    settings: Settings, *, refusals: Sequence[type[Exception]] = ()
+) -> StructlogConfig:
     """Log structured lines at the configured level, naming no person: only
     the method, path and status of each request, and no probe traffic."""
     colors = sys.stderr.isatty()
@@ -138,7 +157,11 @@ def log_config(settings: Settings) -> StructlogConfig:
             ),
             log_exceptions="always",
             # A caller's mistake or a missing engine is not a server fault.
-            disable_stack_trace={NotReadyError, *CLIENT_ERRORS},
+            disable_stack_trace={
+                *quiet_errors(NotReadyError, NotAllowedError, NotVisibleError),
+                *quiet_errors(*refusals),
+                *CLIENT_ERRORS,
+            },
         ),
         middleware_logging_config=LoggingMiddlewareConfig(
             exclude=PROBES,

@@ -7,6 +7,7 @@ from litestar import Litestar
 from mastery_events.runtime import ServiceRuntime
 from mastery_events.service_app import service_app
 from mastery_events.settings import Settings
+from mastery_objectives.errors import ObjectivesError
 from mastery_objectives.routes import objectives_router
 from mastery_objectives.service import SERVICE
 
@@ -20,4 +21,5 @@ def create_app(settings: Settings) -> Litestar:
         runtime,
         distribution="mastery-objectives",
         route_handlers=[objectives_router(runtime)],
+        refusals=[ObjectivesError],
     )
