@@ -21,7 +21,7 @@ import structlog
 import structlog.testing
 from cryptography.hazmat.primitives import serialization
 from litestar import Litestar, MediaType, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from litestar.testing import AsyncTestClient
 
 from mastery_events.access import Caller, Owner, authorize, writes
@@ -71,7 +71,7 @@ async def add_note(identity: Caller, section_id: FromPath[str]) -> dict[str, str
 
 
 @post("/comments", sync_to_thread=False)
-def comment(data: dict[str, str]) -> dict[str, int]:
+def comment(data: JSONBody[dict[str, str]]) -> dict[str, int]:
     """Accept a comment, to measure what body sizes pass."""
     return {"length": len(data.get("text", ""))}
 
@@ -82,7 +82,7 @@ def comment(data: dict[str, str]) -> dict[str, int]:
     request_max_body_size=BULK_BODY_LIMIT,
     sync_to_thread=False,
 )
-def bulk_import(data: dict[str, str]) -> dict[str, int]:
+def bulk_import(data: JSONBody[dict[str, str]]) -> dict[str, int]:
     """Accept a large import, as a roster upload will."""
     return {"length": len(data.get("text", ""))}
 
