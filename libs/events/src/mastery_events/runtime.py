@@ -4,7 +4,8 @@ A service brings its name (which is also its PostgreSQL schema and names its
 JetStream stream) and its own migrations. The runtime opens the database
 pool, migrates the service's schema, and links to the bus in the background:
 it connects, sets up the streams, then runs the relay that publishes the
-service's stored events. A service whose NATS is away still starts, answers
+service's stored events and the consumers that follow other services'
+events into its own tables. A service whose NATS is away still starts, answers
 "not ready", and catches up once NATS answers, rather than crashing in a
 loop. Shutdown runs in the opposite order of start-up.
 
@@ -24,6 +25,7 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
+from mastery_events.consumer import ConsumerSettings, DurableConsumer, Handler
 from mastery_events.contract import CONTRACT, Registry
 from mastery_events.errors import EventsError
 from mastery_events.jetstream import (
@@ -48,11 +50,29 @@ BUS_STOP_TIMEOUT = 10.0
 BUS_CANCEL_RETRY = 0.2
 
 
+class Follower(msgspec.Struct, frozen=True, kw_only=True):
+    """A durable consumer a service runs on another service's events.
+
+    ``source`` names the service followed: the consumer reads its stream,
+    filtered to its events, and ``handler`` applies each one once inside a
+    transaction of the following service's database. ``name`` is the
+    JetStream durable name and the key of its ``processed_events`` rows, so
+    it must stay the same from one release to the next.
+    """
+
+    name: str
+    source: str
+    handler: Handler
+    settings: ConsumerSettings = ConsumerSettings()
+
+
 class Service(msgspec.Struct, frozen=True, kw_only=True):
-    """A service as the runtime sees it: a name and its own migrations."""
+    """A service as the runtime sees it: a name, its own migrations and the
+    consumers it runs on other services' events."""
 
     name: str
     migrations: tuple[Migration, ...] = ()
+    followers: tuple[Follower, ...] = ()
 
     @property
     def schema(self) -> str:
@@ -138,6 +158,7 @@ class ServiceRuntime:
         self._closing = False
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self._consumers: list[tuple[DurableConsumer, asyncio.Task[None]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -191,9 +212,11 @@ class ServiceRuntime:
         self._log.info("service.started")
 
     async def stop(self) -> None:
-        """Stop the bus link and the relay, close NATS, then the pool."""
+        """Stop the bus link, the consumers and the relay, close NATS, then
+        the pool."""
         self._closing = True
         await self._stop_bus_link()
+        await self._stop_consumers()
         if self._relay is not None and self._relay_task is not None:
             # The relay finishes the batch in hand, so its checkpoint and the
             # stream agree when the next process takes over.
@@ -264,6 +287,7 @@ class ServiceRuntime:
         # A stop may have begun while this task could not be cancelled.
         if await self._ensure_streams() and not self._closing:
             self._start_relay()
+            await self._start_consumers()
 
     async def _stop_bus_link(self) -> None:
         task, self._bus_task = self._bus_task, None
@@ -282,11 +306,18 @@ class ServiceRuntime:
     async def _ensure_streams(self) -> bool:
         js = self._nats.jetstream()
         wanted = stream_settings(self.settings)
+        # A followed service may not have started yet. Its stream is set up
+        # by the same code from the same settings, so creating it here is
+        # what that service would do, and its consumers can bind at once.
+        services = dict.fromkeys(
+            [self.service.name, *(f.source for f in self.service.followers)]
+        )
         while True:
             try:
-                await ensure_stream(
-                    js, self.service.name, subjects=self.subjects, settings=wanted
-                )
+                for service in services:
+                    await ensure_stream(
+                        js, service, subjects=self.subjects, settings=wanted
+                    )
                 await ensure_dead_letter_stream(
                     js, subjects=self.subjects, settings=wanted
                 )
@@ -326,6 +357,57 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(
             self._relay.run(), name=f"{self.service.name}-relay"
         )
+
+    async def _start_consumers(self) -> None:
+        js = self._nats.jetstream()
+        for follower in self.service.followers:
+            consumer = DurableConsumer(
+                js,
+                self.pool,
+                name=follower.name,
+                stream=self.subjects.stream_name(follower.source),
+                filter_subjects=[self.subjects.service_events(follower.source)],
+                schema=self.service.schema,
+                handler=follower.handler,
+                subjects=self.subjects,
+                settings=follower.settings,
+                registry=self.registry,
+            )
+            while not self._closing:
+                try:
+                    await consumer.start()
+                except (NatsError, TimeoutError) as error:
+                    self._log.warning(
+                        "bus.consumer_retry",
+                        consumer=follower.name,
+                        error=type(error).__name__,
+                    )
+                    await asyncio.sleep(STREAM_RETRY_DELAY)
+                    continue
+                break
+            if self._closing:
+                return
+            task = asyncio.create_task(
+                consumer.run(), name=f"{self.service.name}-{follower.name}"
+            )
+            task.add_done_callback(self._report_consumer)
+            self._consumers.append((consumer, task))
+
+    async def _stop_consumers(self) -> None:
+        # Each finishes the message in hand, so its commit and ack agree.
+        while self._consumers:
+            consumer, task = self._consumers.pop()
+            await consumer.stop()
+            if not task.done():
+                # The stop came before the task first ran, which would clear it.
+                task.cancel()
+            await asyncio.wait([task])
+
+    def _report_consumer(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._log.error(
+                "bus.consumer_failed", task=task.get_name(), error=type(error).__name__
+            )
 
     def _report_bus_link(self, task: asyncio.Task[None]) -> None:
         # Without this, a link that failed would only show as "not ready".
