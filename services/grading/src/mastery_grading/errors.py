@@ -57,3 +57,31 @@ class MixedEvidenceError(GradingError):
             f"objective {objective_id}, not the pair being folded"
         )
         super().__init__(message)
+
+
+class ScaleVersionNotFoundError(GradingError):
+    """Raised when grading knows no such version of a scale for the tenant:
+    it was never defined, belongs to another tenant, or has not arrived yet."""
+
+    def __init__(self, scale_id: UUID, version: int) -> None:
+        self.scale_id = scale_id
+        self.version = version
+        super().__init__(f"grading knows no version {version} of scale {scale_id}")
+
+
+class PolicyVersionNotFoundError(GradingError):
+    """Raised when grading knows no such version of a set's policy, or of
+    one objective's override, for the tenant."""
+
+    def __init__(
+        self, objective_set_id: UUID, objective_id: UUID | None, version: int
+    ) -> None:
+        self.objective_set_id = objective_set_id
+        self.objective_id = objective_id
+        self.version = version
+        scope = f"objective {objective_id}" if objective_id else "the whole set"
+        message = (
+            f"grading knows no version {version} of the policy of set "
+            f"{objective_set_id} for {scope}"
+        )
+        super().__init__(message)

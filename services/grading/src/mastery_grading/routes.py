@@ -7,17 +7,21 @@ else.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
 import structlog
-from litestar import post
-from litestar.params import JSONBody
+from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from mastery_events.access import Caller
+from mastery_events.access import Caller, reads
 from mastery_events.contract.objectives import Rounding
-from mastery_grading.errors import InvalidParameterError
+from mastery_events.runtime import ServiceRuntime
+from mastery_grading.catalogue_store import Catalogue
+from mastery_grading.errors import InvalidParameterError, ScaleVersionNotFoundError
 from mastery_grading.mastery import Method, Policy, TieRule
 from mastery_grading.previews import (
     PreviewResult,
@@ -28,6 +32,11 @@ from mastery_grading.previews import (
 from mastery_grading.scales import BUILT_IN_SCALES, DEFAULT_SCALE, ScaleView
 
 log = structlog.get_logger(__name__)
+
+AREA = "grading"
+# Versions are PostgreSQL integers; a larger one names nothing.
+MAX_VERSION = 2**31 - 1
+CatalogueReader = NamedDependency[Catalogue]
 
 # Enough for a year of weekly evidence many times over, and small enough
 # that a preview never keeps a worker busy.
@@ -144,4 +153,41 @@ def scale_of(data: PreviewRequest) -> ScaleView:
     return with_threshold(BUILT_IN_SCALES[name], data.threshold)
 
 
-ROUTES = [preview_mastery]
+@get("/scales/{scale_id:uuid}/versions/{version:int}", guards=[reads(AREA)])
+async def get_scale_version(
+    identity: Caller,
+    catalogue: CatalogueReader,
+    scale_id: FromPath[UUID],
+    version: FromPath[int],
+) -> ScaleView:
+    """Return a scale version as grading learnt it from the objectives
+    service: the levels with their cuts, the threshold and the marks."""
+    if not 1 <= version <= MAX_VERSION:
+        raise ScaleVersionNotFoundError(scale_id, version)
+
+    return await catalogue.scale_version(identity.tenant_id, scale_id, version)
+
+
+def scale_version_not_found(
+    request: Request[Any, Any, Any], error: ScaleVersionNotFoundError
+) -> Response[Any]:
+    """Answer an unknown scale version with a 404 problem that names no
+    id, exactly as a scale of another tenant is answered."""
+    problem = ProblemDetailsException(
+        status_code=404, title="Scale version not found", detail="no such record"
+    )
+    return problem.to_response(request)
+
+
+def grading_router(runtime: ServiceRuntime) -> Router:
+    """Return every route of the grading API, bound to ``runtime``."""
+
+    def provide_catalogue() -> Catalogue:
+        return Catalogue(runtime.pool, runtime.service.schema)
+
+    return Router(
+        path="/",
+        route_handlers=[preview_mastery, get_scale_version],
+        dependencies={"catalogue": Provide(provide_catalogue, sync_to_thread=False)},
+        exception_handlers={ScaleVersionNotFoundError: scale_version_not_found},
+    )

@@ -6,10 +6,15 @@ from importlib import resources
 
 from mastery_events.migrations import load_migrations
 from mastery_events.runtime import Service
+from mastery_grading.catalogue_store import catalogue_follower
+
+NAME = "grading"
 
 SERVICE = Service(
-    name="grading",
+    name=NAME,
     migrations=tuple(
-        load_migrations("grading", resources.files("mastery_grading.migrations"))
+        load_migrations(NAME, resources.files("mastery_grading.migrations"))
     ),
+    # Its schema is its name, where the catalogue's tables live.
+    followers=(catalogue_follower(NAME),),
 )
