@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,11 +16,13 @@ import nats
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from nats.js.errors import NotFoundError
 
 from mastery_events.subjects import Subjects
 from mastery_events.tenancy import tenant_transaction
 from mastery_grading.app import create_app as create_grading
-from mastery_grading.catalogue_store import CONSUMER
+from mastery_grading.catalogue_store import CONSUMER, Catalogue
+from mastery_grading.errors import PolicyVersionNotFoundError
 from mastery_objectives.app import create_app as create_objectives
 from tests.tokens import TestKeys, bearer
 
@@ -247,3 +249,144 @@ async def wait_until_settled(js: Any, stream: str, sequence: int) -> None:
             return
         await asyncio.sleep(0.1)
     pytest.fail(f"grading's consumer never settled message {sequence}")
+
+
+async def wait_for(check: Callable[[], Awaitable[object]], *, what: str) -> None:
+    """Wait until ``check`` answers something true, or fail naming ``what``."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"grading's catalogue never showed {what}")
+
+
+async def test_policies_and_objectives_reach_grading(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    """A set's policy in two versions, an override on RP.1.a and its
+    clearing, and RP.1.a moved then removed, all read back from grading's
+    catalogue with every policy version kept."""
+    admin = services.admin(LAKESIDE)
+    catalogue = Catalogue(pool, "grading")
+    created = await services.objectives.post(
+        "/objective-sets",
+        json={"title": "Ratios and proportions", "subject": "Mathematics"},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    set_id = created.json()["objective_set_id"]
+    base = f"/objective-sets/{set_id}"
+    first = await services.objectives.post(
+        f"{base}/objectives",
+        json={"statement": "Ratios", "code": "RP.1"},
+        headers=admin,
+    )
+    parent = objective_named(first.json(), "RP.1")
+    second = await services.objectives.post(
+        f"{base}/objectives",
+        json={"statement": "Unit rates", "code": "RP.1.a", "parent_id": parent},
+        headers=admin,
+    )
+    child = objective_named(second.json(), "RP.1.a")
+    for body in (
+        {"method": "decaying_average", "decay": 0.65},
+        {"method": "mean", "minimum_evidence": 2},
+    ):
+        answer = await services.objectives.put(
+            f"{base}/policy", json=body, headers=admin
+        )
+        assert answer.status_code == 200, answer.text
+    override = await services.objectives.put(
+        f"{base}/objectives/{child}/policy",
+        json={"method": "n_times", "n": 3},
+        headers=admin,
+    )
+    assert override.status_code == 200, override.text
+
+    async def override_in_force() -> bool:
+        policy = await catalogue.policy_in_force(LAKESIDE, UUID(set_id), UUID(child))
+        return policy is not None and policy.method == "n_times"
+
+    await wait_for(override_in_force, what="the override on RP.1.a")
+    found = await catalogue.objective(LAKESIDE, UUID(child))
+    first_version = await catalogue.policy_version(LAKESIDE, UUID(set_id), 1)
+    second_version = await catalogue.policy_version(LAKESIDE, UUID(set_id), 2)
+    on_parent = await catalogue.policy_in_force(LAKESIDE, UUID(set_id), UUID(parent))
+
+    assert found is not None
+    assert (found.code, found.parent_id) == ("RP.1.a", UUID(parent))
+    assert (first_version.method, first_version.weight) == ("decaying_average", 0.65)
+    assert (second_version.method, second_version.minimum_evidence) == ("mean", 2)
+    assert on_parent == second_version
+    with pytest.raises(PolicyVersionNotFoundError):
+        await catalogue.policy_version(LAKESIDE, UUID(set_id), 3)
+
+    cleared = await services.objectives.delete(
+        f"{base}/objectives/{child}/policy", headers=admin
+    )
+    moved = await services.objectives.post(
+        f"{base}/objectives/{child}/move", json={"parent_id": None}, headers=admin
+    )
+    assert (cleared.status_code, moved.status_code) == (200, 201), moved.text
+
+    async def moved_to_the_top() -> bool:
+        found = await catalogue.objective(LAKESIDE, UUID(child))
+        return found is not None and found.parent_id is None
+
+    await wait_for(moved_to_the_top, what="RP.1.a at the top")
+    after_clearing = await catalogue.policy_in_force(
+        LAKESIDE, UUID(set_id), UUID(child)
+    )
+    kept = await catalogue.policy_version(
+        LAKESIDE, UUID(set_id), 1, objective_id=UUID(child)
+    )
+    removed = await services.objectives.delete(
+        f"{base}/objectives/{child}", headers=admin
+    )
+    assert removed.status_code == 200, removed.text
+
+    async def gone() -> bool:
+        return await catalogue.objective(LAKESIDE, UUID(child)) is None
+
+    await wait_for(gone, what="RP.1.a removed")
+    assert after_clearing == second_version
+    assert (kept.method, kept.n) == ("n_times", 3)
+    assert await catalogue.objective(LAKESIDE, UUID(parent)) is not None
+
+
+def objective_named(objective_set: dict[str, Any], code: str) -> str:
+    """Return the id of the objective coded ``code`` in a set's answer."""
+    return next(
+        str(objective_id)
+        for objective_id, objective in objective_set["objectives"].items()
+        if objective["code"] == code
+    )
+
+
+async def test_grading_started_alone_follows_the_objectives_stream(
+    tmp_path: Path, database_url: str, nats_url: str, subject_prefix: str
+) -> None:
+    """Before the objectives service ever ran, grading creates its stream
+    and binds its durable consumer, so nothing published later is missed."""
+    keys = TestKeys(tmp_path)
+    settings = keys.settings(
+        database_url=database_url, nats_url=nats_url, subject_prefix=subject_prefix
+    )
+    stream = Subjects(prefix=subject_prefix).stream_name("objectives")
+    bus = await nats.connect(nats_url)
+    try:
+        js = bus.jetstream()
+        async with AsyncTestClient(app=create_grading(settings)):
+
+            async def bound() -> bool:
+                try:
+                    info = await js.consumer_info(stream, CONSUMER)
+                except NotFoundError:
+                    return False
+                wanted = f"{subject_prefix}.objectives.>"
+                return bool(info.config.filter_subject == wanted)
+
+            await wait_for(bound, what="its consumer on the objectives stream")
+    finally:
+        await bus.close()
