@@ -102,22 +102,13 @@ class PreviewRequest(
 def preview_mastery(data: JSONBody[PreviewRequest], identity: Caller) -> PreviewResult:
     """Show what a method makes of bare scores, so a teacher can compare
     methods before choosing one; no student or record is involved."""
-    try:
-        policy = Policy(
-            method=data.method,
-            weight=data.parameters.weight,
-            n=data.parameters.n,
-            tie=data.parameters.tie,
-        )
-        result = preview(data.scores, policy, scale_of(data))
-    except InvalidParameterError as error:
-        field = BODY_FIELDS.get(error.field, error.field)
-        raise ProblemDetailsException(
-            status_code=400,
-            title="Invalid preview",
-            detail=f"{field}: {error.message}",
-            extra={"field": field},
-        ) from error
+    policy = Policy(
+        method=data.method,
+        weight=data.parameters.weight,
+        n=data.parameters.n,
+        tie=data.parameters.tie,
+    )
+    result = preview(data.scores, policy, scale_of(data))
 
     log.info(
         "mastery.previewed",
@@ -179,6 +170,21 @@ def scale_version_not_found(
     return problem.to_response(request)
 
 
+def invalid_preview(
+    request: Request[Any, Any, Any], error: InvalidParameterError
+) -> Response[Any]:
+    """Answer a preview parameter out of range with a 400 problem that names
+    the body field at fault."""
+    field = BODY_FIELDS.get(error.field, error.field)
+    problem = ProblemDetailsException(
+        status_code=400,
+        title="Invalid preview",
+        detail=f"{field}: {error.message}",
+        extra={"field": field},
+    )
+    return problem.to_response(request)
+
+
 def grading_router(runtime: ServiceRuntime) -> Router:
     """Return every route of the grading API, bound to ``runtime``."""
 
@@ -189,5 +195,8 @@ def grading_router(runtime: ServiceRuntime) -> Router:
         path="/",
         route_handlers=[preview_mastery, get_scale_version],
         dependencies={"catalogue": Provide(provide_catalogue, sync_to_thread=False)},
-        exception_handlers={ScaleVersionNotFoundError: scale_version_not_found},
+        exception_handlers={
+            ScaleVersionNotFoundError: scale_version_not_found,
+            InvalidParameterError: invalid_preview,
+        },
     )
