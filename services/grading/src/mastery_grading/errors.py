@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import msgspec
+
 
 class GradingError(Exception):
     """Raised when the grading service refuses something; the root of its
@@ -85,3 +87,39 @@ class PolicyVersionNotFoundError(GradingError):
             f"{objective_set_id} for {scope}"
         )
         super().__init__(message)
+
+
+class RosterProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing wrong with a roster bundle, and where it is.
+
+    ``line`` is 1-based and counts the header; ``column`` is the header
+    name. Both are ``None`` only when a whole file is missing. ``message``
+    names records by ``sourcedId``, never by a person's name or email.
+    """
+
+    file: str
+    line: int | None
+    column: str | None
+    message: str
+
+    def describe(self) -> str:
+        """Say where the problem is and what it is, on one line."""
+        where = self.file
+        if self.line is not None:
+            where += f" line {self.line}"
+        if self.column is not None:
+            where += f" column {self.column}"
+        return f"{where}: {self.message}"
+
+
+class RosterImportError(GradingError):
+    """Raised when a roster bundle has one or more problems, so none of it
+    is taken; ``problems`` lists them (up to a cap) and ``total`` counts
+    them all."""
+
+    def __init__(self, problems: tuple[RosterProblem, ...], *, total: int) -> None:
+        self.problems = problems
+        self.total = total
+        shown = "; ".join(problem.describe() for problem in problems[:3])
+        more = f" (and {total - 3} more)" if total > 3 else ""
+        super().__init__(f"roster bundle refused, {total} problem(s): {shown}{more}")
