@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from mastery_events.jetstream import (
 )
 from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.subjects import Subjects
+from tests.waiting import eventually
 
 TENANT = "district-7"
 OTHER_TENANT = "district-9"
@@ -195,20 +195,6 @@ async def create_applied_table(connection: Connection, schema: str) -> None:
         )
         """
     )
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]],
-    *,
-    within: float = 15.0,
-    what: str,
-) -> None:
-    """Wait until ``check`` holds, failing the test after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from mastery_events.jetstream import ensure_stream
 from mastery_events.relay import Relay, RelaySettings, lock_key
 from mastery_events.store import EventStore, StreamAppend
 from mastery_events.subjects import Subjects
+from tests.waiting import eventually
 
 SERVICE = "objectives"
 TENANT = "district-7"
@@ -76,19 +76,6 @@ async def append_events(store: EventStore, count: int, *, transactions: int) -> 
                 for offset in range(per_transaction)
             ]
         )
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float, what: str
-) -> float:
-    """Wait until ``check`` holds; return how long that took, or fail."""
-    started = time.monotonic()
-    while not await check():
-        if time.monotonic() - started > within:
-            pytest.fail(f"{what} did not happen within {within}s")
-        await asyncio.sleep(0.02)
-
-    return time.monotonic() - started
 
 
 async def stream_count(js: JetStreamContext, subjects: Subjects) -> int:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -27,6 +26,7 @@ from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.relay import Relay, RelaySettings
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
+from tests.waiting import eventually
 
 MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
 OBJECTIVE = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa2")
@@ -60,20 +60,6 @@ def assessment(student_id: str, day: int) -> PendingEvent:
         actor="teacher-ada",
         correlation_id=uuid7(),
     )
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]],
-    *,
-    within: float = 20.0,
-    what: str,
-) -> None:
-    """Wait until ``check`` holds, failing the test after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

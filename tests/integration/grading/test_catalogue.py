@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from mastery_grading.catalogue_store import CONSUMER, Catalogue
 from mastery_grading.errors import PolicyVersionNotFoundError
 from mastery_objectives.app import create_app as create_objectives
 from tests.tokens import TestKeys, bearer
+from tests.waiting import eventually
 
 DEADLINE = 20.0
 LAKESIDE = "lakeside-catalogue"
@@ -251,16 +252,6 @@ async def wait_until_settled(js: Any, stream: str, sequence: int) -> None:
     pytest.fail(f"grading's consumer never settled message {sequence}")
 
 
-async def wait_for(check: Callable[[], Awaitable[object]], *, what: str) -> None:
-    """Wait until ``check`` answers something true, or fail naming ``what``."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"grading's catalogue never showed {what}")
-
-
 async def test_policies_and_objectives_reach_grading(
     services: Services, pool: asyncpg.Pool
 ) -> None:
@@ -308,7 +299,9 @@ async def test_policies_and_objectives_reach_grading(
         policy = await catalogue.policy_in_force(LAKESIDE, UUID(set_id), UUID(child))
         return policy is not None and policy.method == "n_times"
 
-    await wait_for(override_in_force, what="the override on RP.1.a")
+    await eventually(
+        within=DEADLINE, check=override_in_force, what="the override on RP.1.a"
+    )
     found = await catalogue.objective(LAKESIDE, UUID(child))
     first_version = await catalogue.policy_version(LAKESIDE, UUID(set_id), 1)
     second_version = await catalogue.policy_version(LAKESIDE, UUID(set_id), 2)
@@ -334,7 +327,7 @@ async def test_policies_and_objectives_reach_grading(
         found = await catalogue.objective(LAKESIDE, UUID(child))
         return found is not None and found.parent_id is None
 
-    await wait_for(moved_to_the_top, what="RP.1.a at the top")
+    await eventually(within=DEADLINE, check=moved_to_the_top, what="RP.1.a at the top")
     after_clearing = await catalogue.policy_in_force(
         LAKESIDE, UUID(set_id), UUID(child)
     )
@@ -349,7 +342,7 @@ async def test_policies_and_objectives_reach_grading(
     async def gone() -> bool:
         return await catalogue.objective(LAKESIDE, UUID(child)) is None
 
-    await wait_for(gone, what="RP.1.a removed")
+    await eventually(within=DEADLINE, check=gone, what="RP.1.a removed")
     assert after_clearing == second_version
     assert (kept.method, kept.n) == ("n_times", 3)
     assert await catalogue.objective(LAKESIDE, UUID(parent)) is not None
@@ -387,6 +380,10 @@ async def test_grading_started_alone_follows_the_objectives_stream(
                 wanted = f"{subject_prefix}.objectives.>"
                 return bool(info.config.filter_subject == wanted)
 
-            await wait_for(bound, what="its consumer on the objectives stream")
+            await eventually(
+                within=DEADLINE,
+                check=bound,
+                what="its consumer on the objectives stream",
+            )
     finally:
         await bus.close()
