@@ -90,7 +90,9 @@ def configure_logging(settings: Settings) -> None:
     colors = sys.stderr.isatty()
     structlog.configure(
         processors=structlog_processors(settings.log_format, colors=colors),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One write per line: print() writes the line and its newline
+        # apart, and a server thread's line can land between them.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(settings.log_level),
         cache_logger_on_first_use=True,
     )

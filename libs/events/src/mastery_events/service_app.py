@@ -144,7 +144,9 @@ def log_config(
     return StructlogConfig(
         structlog_logging_config=StructLoggingConfig(
             processors=structlog_processors(settings.log_format, colors=colors),
-            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+            # One write per line: print() writes the line and its newline
+            # apart, and a server thread's line can land between them.
+            logger_factory=structlog.WriteLoggerFactory(sys.stderr),
             wrapper_class=structlog.make_filtering_bound_logger(settings.log_level),
             # Cached loggers would keep this configuration for good, even
             # after another application, or a test, configures structlog.
