@@ -24,6 +24,7 @@ from mastery_events.contract.reports import (
     ShareLinkRevoked,
 )
 from mastery_events.envelope import Envelope, Event
+from tests.unit.grading.event_samples import mastery_samples, roster_samples
 from tests.unit.objectives.event_samples import objective_samples
 
 TENANT = "springfield-usd"
@@ -98,6 +99,8 @@ def sample_events() -> list[Event]:
         ),
         ReportViewed(share_link_id=SHARE_LINK_ID, viewed_at=MONDAY_MORNING),
         *objective_samples(),
+        *roster_samples(),
+        *mastery_samples(),
     ]
 
 

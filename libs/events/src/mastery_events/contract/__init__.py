@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mastery_events.contract import grading, objectives, reports
+from mastery_events.contract import grading, objectives, reports, roster
 from mastery_events.contract.registry import EventType, Registry, event_name
 from mastery_events.envelope import Event
 
@@ -22,6 +22,25 @@ STREAMS: tuple[tuple[str, str, tuple[type[Event], ...]], ...] = (
             grading.AssessmentRecorded,
             grading.AssessmentAmended,
             grading.AssessmentVoided,
+        ),
+    ),
+    ("grading", "roster", roster.ROSTER_EVENTS),
+    (
+        "grading",
+        "mastery",
+        (
+            grading.MasteryChanged,
+            grading.RecalculationStarted,
+            grading.RecalculationFinished,
+        ),
+    ),
+    (
+        "grading",
+        "gradebook",
+        (
+            grading.TraditionalGradeRecorded,
+            grading.TraditionalGradeVoided,
+            grading.GradeBridgeSet,
         ),
     ),
     (

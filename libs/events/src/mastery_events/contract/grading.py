@@ -1,4 +1,9 @@
-"""Events of the grading service: evidence of a student's mastery."""
+"""Events of the grading service: evidence of a student's mastery, the
+mastery that follows from it, and traditional grades kept beside it.
+
+People appear only by opaque ids (``student_id``, ``assessed_by``): names
+and other personal data live sealed in roster events.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from uuid import UUID
 
 import msgspec
 
+from mastery_events.contract.objectives import CalculationMethod
 from mastery_events.envelope import Event
 
 EvidenceKind = Literal["formative", "summative", "observation", "unspecified"]
@@ -33,6 +39,7 @@ class AssessmentRecorded(Event, frozen=True, kw_only=True):
 
     assessment_id: UUID
     student_id: str
+    section_id: str | None = None
     objective_id: UUID
     scale_id: UUID
     scale_version: int
@@ -66,3 +73,115 @@ class AssessmentVoided(Event, frozen=True, kw_only=True):
 
 
 AssessmentEvent = AssessmentRecorded | AssessmentAmended | AssessmentVoided
+
+MasteryStatus = Literal["scored", "not_enough_evidence"]
+
+
+class LeftOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An assessment that did not count, and why (voided, excused, ...)."""
+
+    assessment_id: UUID
+    reason: str
+
+
+class MasteryChanged(Event, frozen=True, kw_only=True):
+    """A student's mastery of one objective changed, with its explanation.
+
+    ``valid_from`` is the ``assessed_at`` of the evidence that brought the
+    change (valid time); the envelope's recorded time says when the school
+    came to know it. ``cause_event_id`` is the assessment, amendment, void
+    or recalculation that led here.
+    """
+
+    student_id: str
+    objective_id: UUID
+    valid_from: datetime
+    status: MasteryStatus
+    score: float | None = None
+    level: float | None = None
+    level_label: str | None = None
+    mastered: bool = False
+    method: CalculationMethod
+    parameters: dict[str, float | int | str] = msgspec.field(default_factory=dict)
+    scale_id: UUID
+    scale_version: int
+    policy_version: int | None = None
+    counted: tuple[UUID, ...] = ()
+    left_out: tuple[LeftOut, ...] = ()
+    cause_event_id: UUID
+    reason: str
+
+
+class RecalculationStarted(Event, frozen=True, kw_only=True):
+    """A new scale or policy version made grading recalculate the timelines
+    it affects; ``timelines`` says how many, for progress."""
+
+    job_id: UUID
+    reason: str
+    scale_id: UUID | None = None
+    scale_version: int | None = None
+    objective_set_id: UUID | None = None
+    policy_version: int | None = None
+    timelines: int
+    started_at: datetime
+
+
+class RecalculationFinished(Event, frozen=True, kw_only=True):
+    """A recalculation job went through every timeline it named."""
+
+    job_id: UUID
+    timelines: int
+    changed: int
+    finished_at: datetime
+
+
+MasteryEvent = MasteryChanged | RecalculationStarted | RecalculationFinished
+
+TraditionalKind = Literal["percent", "points", "pass_fail"]
+
+
+class TraditionalGradeRecorded(Event, frozen=True, kw_only=True):
+    """A section that keeps traditional grades recorded one: a percent, a
+    points score out of ``points_possible``, or pass/fail."""
+
+    grade_id: UUID
+    section_id: str
+    student_id: str
+    title: str
+    kind: TraditionalKind
+    percent: float | None = None
+    points: float | None = None
+    points_possible: float | None = None
+    passed: bool | None = None
+    assessed_at: datetime
+    recorded_by: str
+
+
+class TraditionalGradeVoided(Event, frozen=True, kw_only=True):
+    """A traditional grade was withdrawn, with a reason."""
+
+    grade_id: UUID
+    reason: str
+    voided_by: str
+    voided_at: datetime
+
+
+class LetterCut(msgspec.Struct, frozen=True, kw_only=True):
+    """The lowest percent that earns ``letter``."""
+
+    letter: str
+    min_percent: float
+
+
+class GradeBridgeSet(Event, frozen=True, kw_only=True):
+    """A section chose how current mastery becomes a percent and a letter:
+    the percent is the mean level's place between the scale's lowest and
+    highest values, and the letter comes from the cut scores."""
+
+    section_id: str
+    cuts: tuple[LetterCut, ...]
+    set_by: str
+    set_at: datetime
+
+
+GradebookEvent = TraditionalGradeRecorded | TraditionalGradeVoided | GradeBridgeSet
