@@ -8,7 +8,7 @@ from mastery_events.runtime import ServiceRuntime
 from mastery_events.service_app import service_app
 from mastery_events.settings import Settings
 from mastery_grading.errors import GradingError
-from mastery_grading.routes import grading_router
+from mastery_grading.routes import grading_routers
 from mastery_grading.service import SERVICE
 
 
@@ -20,6 +20,6 @@ def create_app(settings: Settings) -> Litestar:
     return service_app(
         runtime,
         distribution="mastery-grading",
-        route_handlers=[grading_router(runtime)],
+        route_handlers=grading_routers(runtime),
         refusals=[GradingError],
     )

@@ -1,9 +1,5 @@
-"""The grading service's HTTP routes.
-
-The edge of the service: bodies are decoded strictly here, the domain is
-called, and its errors become RFC 9457 problem details here and nowhere
-else.
-"""
+"""Routes that show what a method would do: previews from bare scores, and
+the scale versions grading knows."""
 
 from __future__ import annotations
 
@@ -185,8 +181,8 @@ def invalid_preview(
     return problem.to_response(request)
 
 
-def grading_router(runtime: ServiceRuntime) -> Router:
-    """Return every route of the grading API, bound to ``runtime``."""
+def previews_router(runtime: ServiceRuntime) -> Router:
+    """Return the preview and scale routes, bound to ``runtime``."""
 
     def provide_catalogue() -> Catalogue:
         return Catalogue(runtime.pool, runtime.service.schema)

@@ -1,0 +1,20 @@
+"""The grading service's HTTP routes, one module per concept.
+
+The edge of the service: bodies are decoded strictly here, the domain is
+called, and its errors become RFC 9457 problem details here and nowhere
+else.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from mastery_events.runtime import ServiceRuntime
+from mastery_grading.routes.previews import previews_router
+
+
+def grading_routers(runtime: ServiceRuntime) -> list[Router]:
+    """Return every router of the grading API, bound to ``runtime``."""
+    return [
+        previews_router(runtime),
+    ]
