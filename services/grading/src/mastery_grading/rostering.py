@@ -86,6 +86,13 @@ class LinkSummary(msgspec.Struct, frozen=True, kw_only=True):
     recorded: bool
 
 
+class Student(msgspec.Struct, frozen=True, kw_only=True):
+    """A student of a section with their personal fields, opened."""
+
+    person_id: UUID
+    fields: dict[str, str | None] | None
+
+
 class Rostering:
     """The roster's commands, on one service's pool, store and keyring."""
 
@@ -235,6 +242,32 @@ class Rostering:
 
         log.info("person.erased", tenant=tenant_id, person_id=str(person_id))
         return ErasureSummary(person_id=person_id, erased=True, recorded=True)
+
+    async def sections(self, tenant_id: str) -> list[SectionRow]:
+        """Return the tenant's sections not removed, with their sets."""
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            return await self.reader.sections(connection, tenant_id)
+
+    async def students(self, tenant_id: str, section_id: str) -> list[Student]:
+        """Return a section's students with their fields opened; an erased
+        student's fields are ``None``."""
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            rows = await self.reader.students(connection, tenant_id, section_id)
+            sealed = [row.personal for row in rows if row.personal is not None]
+            opened = await self.keyring.open_many(
+                connection, tenant_id=tenant_id, sealed=sealed
+            )
+
+        return [
+            Student(person_id=row.person_id, fields=opened.get(row.person_id))
+            for row in rows
+        ]
 
     async def section(self, tenant_id: str, section_id: str) -> SectionRow:
         """Return a section not removed, or raise ``SectionNotFoundError``."""
