@@ -36,9 +36,19 @@ from mastery_events.jetstream import (
     ensure_dead_letter_stream,
     ensure_stream,
 )
+from mastery_events.keyring import (
+    SCHEMA as KEYRING_SCHEMA,
+)
+from mastery_events.keyring import (
+    KeyEncryptionKeyMissingError,
+    Keyring,
+    LocalKeyWrapper,
+    decode_key_encryption_key,
+    keyring_migrations,
+)
 from mastery_events.migrations import Migration, event_store_migrations, migrate
 from mastery_events.relay import Relay, RelaySettings
-from mastery_events.settings import Settings
+from mastery_events.settings import Settings, variable
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
 from mastery_events.tenancy import system_transaction
@@ -83,6 +93,9 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     migrations: tuple[Migration, ...] = ()
     followers: tuple[Follower, ...] = ()
+    # A service that seals or shows people's names needs the keyring, and
+    # refuses to start without the key-encryption key.
+    personal_data: bool = False
 
     @property
     def schema(self) -> str:
@@ -169,6 +182,7 @@ class ServiceRuntime:
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._consumers: list[tuple[DurableConsumer, asyncio.Task[None]]] = []
+        self._keyring: Keyring | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -177,6 +191,14 @@ class ServiceRuntime:
             message = f"the runtime of {self.service.name} has not started"
             raise RuntimeNotStartedError(message)
         return self._pool
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring that seals and opens people's personal fields."""
+        if self._keyring is None:
+            message = f"{self.service.name} has no keyring: it keeps no personal data"
+            raise RuntimeNotStartedError(message)
+        return self._keyring
 
     @property
     def store(self) -> EventStore:
@@ -191,6 +213,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         """Open the pool, migrate the schema, and begin linking to the bus."""
         database_url, nats_url = self.settings.require_engines()
+        keyring = self._configured_keyring()
         self._closing = False
 
         # No floor of idle connections: asyncpg would log a traceback on
@@ -207,8 +230,14 @@ class ServiceRuntime:
             applied = await migrate(
                 migrator, self.service.schema, self.service.all_migrations()
             )
+            if keyring is not None:
+                applied += await migrate(migrator, KEYRING_SCHEMA, keyring_migrations())
         finally:
             await migrator.close()
+        if keyring is not None:
+            async with self.pool.acquire() as connection:
+                await keyring.check(connection)
+            self._keyring = keyring
         self._log.info(
             "service.migrated",
             schema=self.service.schema,
@@ -220,6 +249,17 @@ class ServiceRuntime:
         )
         self._bus_task.add_done_callback(self._report_bus_link)
         self._log.info("service.started")
+
+    def _configured_keyring(self) -> Keyring | None:
+        """Return the keyring a service with personal data needs, or raise
+        before anything starts when no key-encryption key is configured."""
+        if not self.service.personal_data:
+            return None
+        encoded = self.settings.key_encryption_key
+        if encoded is None:
+            raise KeyEncryptionKeyMissingError(variable("key_encryption_key"))
+
+        return Keyring(LocalKeyWrapper(decode_key_encryption_key(encoded)))
 
     async def stop(self) -> None:
         """Stop the bus link, the consumers and the relay, close NATS, then
@@ -239,6 +279,7 @@ class ServiceRuntime:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        self._keyring = None
         self._log.info("service.stopped")
 
     @contextlib.asynccontextmanager
