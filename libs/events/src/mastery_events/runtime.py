@@ -25,6 +25,8 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
+from mastery_events import metrics
+from mastery_events.checkpoints import Checkpoints, Lag
 from mastery_events.consumer import ConsumerSettings, DurableConsumer, Handler
 from mastery_events.contract import CONTRACT, Registry
 from mastery_events.errors import EventsError
@@ -49,6 +51,7 @@ from mastery_events.relay import Relay, RelaySettings
 from mastery_events.settings import Settings, variable
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
+from mastery_events.tenancy import system_transaction
 
 # A readiness probe must answer quickly, even when an engine hangs.
 CHECK_TIMEOUT = 2.0
@@ -58,6 +61,13 @@ POOL_SIZE = 10
 # How long a stop waits for the bus link to end, retrying the cancel.
 BUS_STOP_TIMEOUT = 10.0
 BUS_CANCEL_RETRY = 0.2
+# What a database that is away, slow or restarting raises.
+DATABASE_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 class Follower(msgspec.Struct, frozen=True, kw_only=True):
@@ -298,13 +308,66 @@ class ServiceRuntime:
 
         return readiness
 
+    async def sample_metrics(self) -> None:
+        """Set the relay and consumer gauges from what the database and
+        JetStream say now; a gauge whose source does not answer is dropped
+        rather than left showing an old value."""
+        name = self.service.name
+        relay = self._relay
+        metrics.RELAY_LEADER.labels(name).set(relay is not None and relay.is_leader)
+        lag = await self._relay_lag()
+        if lag is None:
+            metrics.RELAY_LAG_EVENTS.remove(name)
+            metrics.RELAY_LAG_SECONDS.remove(name)
+        else:
+            metrics.RELAY_LAG_EVENTS.labels(name).set(lag.events)
+            metrics.RELAY_LAG_SECONDS.labels(name).set(lag.oldest_age or 0.0)
+
+        for consumer, _ in self._consumers:
+            labels = (consumer.name, consumer.stream)
+            try:
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    found = await consumer.lag()
+            except (NatsError, TimeoutError) as error:
+                metrics.CONSUMER_PENDING.remove(*labels)
+                metrics.CONSUMER_ACK_PENDING.remove(*labels)
+                self._log.warning(
+                    "metrics.consumer_lag_unavailable",
+                    consumer=consumer.name,
+                    error=type(error).__name__,
+                )
+                continue
+            metrics.CONSUMER_PENDING.labels(*labels).set(found.pending)
+            metrics.CONSUMER_ACK_PENDING.labels(*labels).set(found.ack_pending)
+
+    async def _relay_lag(self) -> Lag | None:
+        """Measure the relay's lag, or return ``None`` when the database
+        does not answer in time."""
+        if self._pool is None:
+            return None
+        # Any process can measure it, leader or standby: it is a question
+        # about the shared checkpoint, not about this process's relay.
+        checkpoints = Checkpoints(self.service.schema, RelaySettings().name)
+        try:
+            async with (
+                asyncio.timeout(CHECK_TIMEOUT),
+                self._pool.acquire() as connection,
+                system_transaction(connection),
+            ):
+                return await checkpoints.lag(connection)
+        except DATABASE_ERRORS as error:
+            self._log.warning(
+                "metrics.relay_lag_unavailable", error=type(error).__name__
+            )
+            return None
+
     async def _database_answers(self) -> bool:
         if self._pool is None:
             return False
         try:
             async with self._pool.acquire(timeout=CHECK_TIMEOUT) as connection:
                 await connection.fetchval("SELECT 1", timeout=CHECK_TIMEOUT)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_ERRORS:
             return False
 
         return True
