@@ -12,7 +12,7 @@ ends, in its place in the order.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import asyncpg
 import msgspec
@@ -472,7 +472,7 @@ def checkpoint_of(envelope: Envelope) -> Checkpoint:
     )
 
 
-def envelope_from_row(row: asyncpg.Record) -> Envelope:
+def envelope_from_row(row: asyncpg.Record | Sequence[Any]) -> Envelope:
     """Build an envelope from a row selected with ``ENVELOPE_COLUMNS``."""
     # Unpacking by position, in ENVELOPE_COLUMNS' order, is cheaper than
     # looking each column up by name, and a full read does it per event.
