@@ -5,6 +5,7 @@ safe by idempotency keys, and amends and voids kept with their reasons."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -375,3 +376,36 @@ async def test_other_sections_and_tenants_see_no_assessment(school: School) -> N
     assert read_by_auditor.status_code == 200
     assert nobody.status_code == 404
     assert await school.events() == 1
+
+
+async def test_concurrent_requests_with_one_key_record_once(school: School) -> None:
+    """Four copies of one batch sent at the same moment under one key: the
+    first to claim the key records, the others wait for it and get its
+    answer, and the log holds one set of events."""
+    rows = class_rows()[:4]
+    answers = await asyncio.gather(
+        *(
+            school.post("/assessments/batch", batch(rows), key="double-click")
+            for _ in range(4)
+        )
+    )
+
+    assert [answer.status_code for answer in answers] == [201] * 4
+    assert len({answer.text for answer in answers}) == 1
+    assert await school.events() == 4
+    assert await school.assessments() == 4
+
+
+async def test_one_key_is_the_tenants_own(school: School) -> None:
+    """The key a teacher used once is free for another tenant: the answer
+    of one tenant is never handed to another."""
+    first = await school.post("/assessments", one(), key="shared-key")
+    other_tenant = bearer(
+        school.keys.token("riverside-keys", ["district_admin"], subject="mallory")
+    )
+    elsewhere = await school.post("/assessments", one(), other_tenant, key="shared-key")
+
+    assert first.status_code == 201
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["field"] == "section_id"
+    assert first.json()["assessment_id"] not in elsewhere.text

@@ -213,12 +213,14 @@ def decide_record(
     section, the reading is not on the scale version, the objective is not
     taught there, or the student is not enrolled there."""
     check_section(caller, command.section_id)
-    check_batch_wide(command.section_id, command.scale_id, command.scale_version, facts)
+    check_section_and_scale(
+        command.section_id, command.scale_id, command.scale_version, facts
+    )
 
     return recorded(command, facts)
 
 
-def check_batch_wide(
+def check_section_and_scale(
     section_id: str, scale_id: UUID, scale_version: int, facts: GradingFacts
 ) -> None:
     """Refuse what every row shares: a section the roster does not hold, a
@@ -289,7 +291,9 @@ def decide_batch(
     """Decide a whole batch: every row recorded, or ``BatchRefusedError``
     naming each bad row by index and field and nothing recorded."""
     check_section(caller, batch.section_id)
-    check_batch_wide(batch.section_id, batch.scale_id, batch.scale_version, facts)
+    check_section_and_scale(
+        batch.section_id, batch.scale_id, batch.scale_version, facts
+    )
 
     events: list[AssessmentRecorded] = []
     problems: list[RowProblem] = []
