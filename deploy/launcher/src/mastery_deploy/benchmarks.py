@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import secrets
 import statistics
@@ -398,10 +399,11 @@ async def run_store_benchmark(
         ]
 
 
-def results_table(measurements: list[Measurement]) -> str:
-    """Render the measurements as a Markdown table."""
+def results_table(measurements: list[Measurement], *, side: str = "store") -> str:
+    """Render the measurements as a Markdown table, the measured ``side``
+    beside raw asyncpg."""
     lines = [
-        "| workload | store events/s | raw events/s | store / raw | target |",
+        f"| workload | {side} events/s | raw events/s | {side} / raw | target |",
         "|---|---:|---:|---:|---|",
     ]
     for measurement in measurements:
@@ -417,7 +419,31 @@ def results_table(measurements: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
-@click.group()
+# Benchmarks of a service's own path, imported only when run, so that the
+# store's benchmark needs no service installed.
+SERVICE_BENCHMARKS = {
+    "grading": ("mastery_deploy.grading_benchmark", "grading_command")
+}
+
+
+class BenchGroup(click.Group):
+    """The ``bench`` group: the store's benchmark, and the services' ones
+    loaded when named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return every benchmark's name."""
+        return sorted({*super().list_commands(ctx), *SERVICE_BENCHMARKS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a built-in benchmark, or import a service's by name."""
+        if cmd_name in SERVICE_BENCHMARKS:
+            module, attribute = SERVICE_BENCHMARKS[cmd_name]
+            found: click.Command = getattr(importlib.import_module(module), attribute)
+            return found
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=BenchGroup)
 def bench() -> None:
     """Measure the backend's building blocks on a real server."""
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from litestar import Router
 
 from mastery_events.runtime import ServiceRuntime
+from mastery_grading.routes.assessments import assessments_router
+from mastery_grading.routes.gradebook import gradebook_router
 from mastery_grading.routes.previews import previews_router
 from mastery_grading.routes.roster import roster_router
 
@@ -19,4 +21,6 @@ def grading_routers(runtime: ServiceRuntime) -> list[Router]:
     return [
         previews_router(runtime),
         roster_router(runtime),
+        assessments_router(runtime),
+        gradebook_router(runtime),
     ]
