@@ -1,8 +1,8 @@
 """Rebuild the timelines from the whole log, then swap them in at once.
 
 The rebuild fills copies of the projection's tables (``*_rebuild``) by
-replaying the log in its global order through the same projection the
-live projector runs, without announcing anything: every change was
+replaying the log timeline by timeline (see ``replay``), making the
+projector's decisions without announcing anything: every change was
 announced when it first happened. It replays up to where the projector
 stood when it began, while the projector and the API carry on with the
 live tables. To finish, one transaction takes the projector's lock (the
@@ -30,6 +30,7 @@ from mastery_events.migrations import quote_schema
 from mastery_events.store import Checkpoint, EventStore, checkpoint_of
 from mastery_events.tenancy import RELAY_ROLE
 from mastery_grading.projector import NAME, apply_batch, lock_key
+from mastery_grading.replay import ASSESSMENT_TYPES, FastReplay
 from mastery_grading.timeline_store import REBUILT_TABLES, TimelineProjection
 
 SUFFIX = "_rebuild"
@@ -39,9 +40,9 @@ log = structlog.get_logger(__name__)
 
 
 class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
-    """What a rebuild replayed and how long it took: the events before the
-    swap, those the projector applied meanwhile, and the seconds of each
-    part."""
+    """What a rebuild replayed and how long it took: the assessment events
+    before the swap, the log events the projector applied meanwhile, and
+    the seconds of each part."""
 
     events: int
     caught_up: int
@@ -77,7 +78,7 @@ class Rebuild:
 
     async def prepare(self) -> tuple[Checkpoint, int]:
         """Create empty copies of the tables; return where the projector
-        stands and how many events lie up to there."""
+        stands and how many assessment events lie up to there."""
         async with self.connection.transaction():
             for table in REBUILT_TABLES:
                 live = f"{self._quoted}.{table}"
@@ -89,9 +90,11 @@ class Rebuild:
             target = await self._checkpoints.load(self.connection)
             total: int = await self.connection.fetchval(
                 f"SELECT count(*) FROM {self._quoted}.events "
-                "WHERE (transaction_id, position) <= ($1::text::xid8, $2)",
+                "WHERE (transaction_id, position) <= ($1::text::xid8, $2) "
+                "AND event_type = ANY($3::text[])",
                 str(target.transaction_id),
                 target.position,
+                ASSESSMENT_TYPES,
             )
 
         return target, total
@@ -102,22 +105,12 @@ class Rebuild:
         *,
         progress: Callable[[int], None] = lambda _: None,
     ) -> int:
-        """Replay the log up to ``target`` into the copies, a batch per
-        transaction; call ``progress`` with each batch's size."""
-        checkpoint, replayed = Checkpoint(), 0
-        while checkpoint < target:
-            async with self.connection.transaction():
-                batch = await self._read(checkpoint, until=target)
-                if not batch:
-                    break
-                await apply_batch(
-                    self.connection, self._projection, self._store.registry, batch
-                )
-            checkpoint = checkpoint_of(batch[-1])
-            replayed += len(batch)
-            progress(len(batch))
-
-        return replayed
+        """Replay the log up to ``target`` into the copies, timeline by
+        timeline; call ``progress`` with the events of each timeline."""
+        replay = FastReplay(
+            self.connection, self.schema, registry=self._store.registry, suffix=SUFFIX
+        )
+        return await replay.run(target, progress=progress)
 
     async def swap(self, replayed_to: Checkpoint) -> int:
         """Pause the projector, replay what it applied since
