@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import secrets
 import statistics
@@ -19,6 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import entry_points
 from pathlib import Path
 from uuid import UUID
 
@@ -419,28 +419,29 @@ def results_table(measurements: list[Measurement], *, side: str = "store") -> st
     return "\n".join(lines)
 
 
-# Benchmarks of a service's own path, imported only when run, so that the
-# store's benchmark needs no service installed.
-SERVICE_BENCHMARKS = {
-    "grading": ("mastery_deploy.grading_benchmark", "grading_command")
-}
+BENCHMARKS_GROUP = "mastery.benchmarks"
 
 
 class BenchGroup(click.Group):
-    """The ``bench`` group: the store's benchmark, and the services' ones
-    loaded when named."""
+    """The benchmarks: the store's, here, and each installed service's,
+    registered under the ``mastery.benchmarks`` entry-point group and
+    imported only when run."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Return every benchmark's name."""
-        return sorted({*super().list_commands(ctx), *SERVICE_BENCHMARKS})
+        """Return the built-in and the installed benchmarks' names."""
+        installed = {entry.name for entry in entry_points(group=BENCHMARKS_GROUP)}
+        return sorted({*super().list_commands(ctx), *installed})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Return a built-in benchmark, or import a service's by name."""
-        if cmd_name in SERVICE_BENCHMARKS:
-            module, attribute = SERVICE_BENCHMARKS[cmd_name]
-            found: click.Command = getattr(importlib.import_module(module), attribute)
+        """Return a built-in benchmark, or load an installed one by name."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
             return found
-        return super().get_command(ctx, cmd_name)
+        for entry in entry_points(group=BENCHMARKS_GROUP, name=cmd_name):
+            loaded: click.Command = entry.load()
+            return loaded
+
+        return None
 
 
 @click.group(cls=BenchGroup)
