@@ -127,8 +127,10 @@ async def test_an_edited_payload_is_named(
         history["a2"].event_id,
     )
 
-    first = (await verify(pool, schema)).findings[0]
+    findings = (await verify(pool, schema)).findings
+    first = findings[0]
 
+    assert len(findings) == 1
     assert (first.kind, first.event_id) == ("changed", history["a2"].event_id)
     assert (first.stream_id, first.stream_version) == ("set-a", 2)
     assert first.position == history["a2"].position
@@ -191,8 +193,10 @@ async def test_a_deleted_sealed_event_is_named_by_id(
         history["a2"].event_id,
     )
 
-    first = (await verify(pool, schema)).findings[0]
+    findings = (await verify(pool, schema)).findings
+    first = findings[0]
 
+    assert len(findings) == 1
     assert (first.kind, first.event_id) == ("deleted", history["a2"].event_id)
     assert (first.stream_id, first.stream_version) == ("set-a", 2)
     assert first.position == history["a2"].position
@@ -303,3 +307,25 @@ async def test_sealing_again_seals_only_what_is_new(
 def store_of(schema: str, pool: asyncpg.Pool) -> EventStore:
     """Return the event store on ``schema``."""
     return EventStore(pool, schema, registry=CONTRACT)
+
+
+async def test_events_appended_together_to_one_stream_chain_in_order(
+    store: EventStore, pool: asyncpg.Pool, schema: str
+) -> None:
+    """Three events of one stream in one statement each chain to the one
+    before: the log verifies, and an edit of the middle one is named."""
+    events = [created(f"d{version}", version) for version in (1, 2, 3)]
+    stored = await store.append(TENANT, "set-d", 0, events)
+    intact = await verify(pool, schema)
+
+    await tamper(
+        pool,
+        f"""UPDATE "{schema}".events SET correlation_id = $2
+        WHERE event_id = $1""",
+        stored[1].event_id,
+        UUID(int=7),
+    )
+
+    findings = (await verify(pool, schema)).findings
+    assert (intact.events, intact.findings) == (3, [])
+    assert [(f.kind, f.event_id) for f in findings] == [("changed", stored[1].event_id)]
