@@ -109,8 +109,9 @@ async def test_an_export_imported_into_a_fresh_deployment_exports_the_same(
     again = await mastery(
         fresh_database, "audit", "export", "--tenant", tenant, "--output", str(second)
     )
-    sealed = await mastery(fresh_database, "audit", "seal", "--tenant", tenant)
-    verified = await mastery(fresh_database, "audit", "verify", "--tenant", tenant)
+    # Every tenant of the copy, which holds only this one.
+    sealed = await mastery(fresh_database, "audit", "seal")
+    verified = await mastery(fresh_database, "audit", "verify")
 
     for result in (exported, imported, again, sealed, verified):
         assert result.exit_code == 0, result.output
@@ -119,8 +120,10 @@ async def test_an_export_imported_into_a_fresh_deployment_exports_the_same(
     assert same_but_fresh(first.read_bytes()) == same_but_fresh(second.read_bytes())
     assert "objectives " + tenant + ": 3 events imported" in imported.stdout
     assert "grading " + tenant + ": 3 events imported" in imported.stdout
-    assert "TAMPERED" not in verified.stdout
-    assert f"intact: grading {tenant}: 3 events, 3 sealed" in verified.stdout
+    assert verified.stdout.splitlines() == [
+        f"intact: objectives {tenant}: 3 events, 3 sealed",
+        f"intact: grading {tenant}: 3 events, 3 sealed",
+    ]
 
 
 async def test_export_lines_are_cloudevents_in_each_store_s_global_order(
