@@ -31,11 +31,13 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from mastery_events.access import NotAllowedError, NotVisibleError, identity_of
 from mastery_events.api_security import (
     BODY_LIMIT,
+    UNLOGGED,
     add_security_headers,
     bearer_auth,
     loaded_keys,
@@ -57,6 +59,7 @@ def service_app(
     distribution: str,
     route_handlers: Sequence[ControllerRouterHandler] = (),
     refusals: Sequence[type[Exception]] = (),
+    template_config: TemplateConfig[Any] | None = None,
 ) -> Litestar:
     """Build a service's application around ``runtime``, whose start and
     stop follow the server's lifespan.
@@ -65,6 +68,7 @@ def service_app(
     OpenAPI document states. ``refusals`` are the service's own errors that
     answer a caller's mistake (its domain errors, turned into 4xx problems
     by its handlers): they are logged without a stack trace.
+    ``template_config`` is for a service that renders pages on the server.
     """
     name = runtime.service.name
     keys = VerificationKeys.from_settings(runtime.settings)
@@ -88,6 +92,7 @@ def service_app(
         before_send=[add_security_headers],
         dependencies={"identity": Provide(caller, sync_to_thread=False)},
         request_max_body_size=BODY_LIMIT,
+        template_config=template_config,
         openapi_config=OpenAPIConfig(
             title=f"Mastery {name}", version=version(distribution)
         ),
@@ -167,6 +172,7 @@ def log_config(
         ),
         middleware_logging_config=LoggingMiddlewareConfig(
             exclude=PROBES,
+            exclude_opt_key=UNLOGGED,
             request_log_message="http.request",
             response_log_message="http.response",
             request_log_fields=["method", "path"],
