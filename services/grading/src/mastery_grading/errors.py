@@ -123,3 +123,36 @@ class RosterImportError(GradingError):
         shown = "; ".join(problem.describe() for problem in problems[:3])
         more = f" (and {total - 3} more)" if total > 3 else ""
         super().__init__(f"roster bundle refused, {total} problem(s): {shown}{more}")
+
+
+class PersonNotFoundError(GradingError):
+    """Raised when the tenant's roster has no person with this id."""
+
+    def __init__(self, tenant_id: str, person_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.person_id = person_id
+        super().__init__(f"tenant {tenant_id!r} has no person {person_id}")
+
+
+class SectionNotFoundError(GradingError):
+    """Raised when the tenant's roster has no section with this id, or only
+    a removed one."""
+
+    def __init__(self, tenant_id: str, section_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.section_id = section_id
+        super().__init__(f"tenant {tenant_id!r} has no section {section_id!r}")
+
+
+class UnknownObjectiveSetError(GradingError):
+    """Raised when a section is to be linked to an objective set grading's
+    catalogue does not hold any objective of."""
+
+    def __init__(self, tenant_id: str, objective_set_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.objective_set_id = objective_set_id
+        message = (
+            f"grading's catalogue of tenant {tenant_id!r} knows no objective "
+            f"of set {objective_set_id}"
+        )
+        super().__init__(message)

@@ -17,4 +17,6 @@ SERVICE = Service(
     ),
     # Its schema is its name, where the facts and snapshots live.
     followers=report_followers(NAME),
+    # Reports show students' names to the people allowed to see them.
+    personal_data=True,
 )

@@ -11,10 +11,12 @@ from litestar import Router
 
 from mastery_events.runtime import ServiceRuntime
 from mastery_grading.routes.previews import previews_router
+from mastery_grading.routes.roster import roster_router
 
 
 def grading_routers(runtime: ServiceRuntime) -> list[Router]:
     """Return every router of the grading API, bound to ``runtime``."""
     return [
         previews_router(runtime),
+        roster_router(runtime),
     ]
