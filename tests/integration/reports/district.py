@@ -44,9 +44,11 @@ from mastery_events.contract.roster import (
 )
 from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.ids import uuid7
+from mastery_events.keyring import Keyring
 from mastery_events.runtime import ServiceRuntime
 from mastery_events.settings import Settings
 from mastery_events.store import EventStore
+from mastery_events.tenancy import tenant_transaction
 from mastery_grading.service import SERVICE as GRADING
 from mastery_objectives.service import SERVICE as OBJECTIVES
 from mastery_reports.app import create_app
@@ -91,10 +93,12 @@ class Stack:
         client: AsyncTestClient[Litestar],
         keys: TestKeys,
         pool: asyncpg.Pool,
+        keyring: Keyring,
     ) -> None:
         self.client = client
         self.keys = keys
         self.pool = pool
+        self.keyring = keyring
         self.objectives = EventStore(pool, "objectives", registry=CONTRACT)
         self.grading = EventStore(pool, "grading", registry=CONTRACT)
 
@@ -123,6 +127,19 @@ class Stack:
         for event in pending:
             stored.extend(await store.append(tenant, f"stream-{uuid7()}", 0, [event]))
         return stored
+
+    async def seal(self, district: District, **fields: str) -> Sealed:
+        """Seal the student's personal fields with their own data key."""
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, district.tenant),
+        ):
+            return await self.keyring.seal(
+                connection,
+                tenant_id=district.tenant,
+                key_id=district.student,
+                fields=fields,
+            )
 
     async def report(self, district: District) -> dict[str, Any] | None:
         """Return the student's report as the teacher reads it, or
@@ -159,6 +176,7 @@ async def stack(
     nats_url: str,
     subject_prefix: str,
     pool: asyncpg.Pool,
+    keyring: Keyring,
 ) -> AsyncIterator[Stack]:
     """The reports service, with the objectives and grading runtimes whose
     relays publish what the tests append, on this test's subjects."""
@@ -174,7 +192,7 @@ async def stack(
         ServiceRuntime(GRADING, settings).running(),
         AsyncTestClient(app=create_app(settings)) as client,
     ):
-        yield Stack(client, keys, pool)
+        yield Stack(client, keys, pool, keyring)
 
 
 def new_district() -> District:
@@ -226,9 +244,10 @@ def catalogue_events(district: District) -> list[Event]:
     ]
 
 
-def roster_events(district: District) -> list[Event]:
-    """The school, the term, the section, the student and their enrolment,
-    and the set the section teaches."""
+def roster_events(district: District, personal: Sealed) -> list[Event]:
+    """The school, the term, the section, the student (their fields sealed
+    in ``personal``) and their enrolment, and the set the section
+    teaches."""
     return [
         SchoolRostered(
             school_id=SCHOOL, name="Lincoln Elementary", rostered_at=SEPTEMBER
@@ -256,9 +275,7 @@ def roster_events(district: District) -> list[Event]:
             sourced_id_digest=secrets.token_hex(16),
             role="student",
             school_ids=(SCHOOL,),
-            personal=Sealed(
-                key_id=uuid7(), nonce=secrets.token_bytes(12), ciphertext=b"sealed"
-            ),
+            personal=personal,
             rostered_at=SEPTEMBER,
         ),
         PersonEnrolled(
@@ -335,10 +352,16 @@ def objectives_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def seeded(stack: Stack, district: District) -> dict[str, Any]:
-    """Publish the district's catalogue and roster, then one assessment of
-    fractions at Developing; return the report once it shows it."""
+    """Publish the district's catalogue and roster, with the student sealed
+    as Ada Lovelace, then one assessment of fractions at Developing;
+    return the report once it shows it."""
     await stack.append(stack.objectives, district.tenant, catalogue_events(district))
-    await stack.append(stack.grading, district.tenant, roster_events(district))
+    personal = await stack.seal(
+        district, given_name="Ada", family_name="Lovelace", email="ada@example.org"
+    )
+    await stack.append(
+        stack.grading, district.tenant, roster_events(district, personal)
+    )
     await stack.append(
         stack.grading,
         district.tenant,

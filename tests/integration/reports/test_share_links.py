@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import structlog
 
 from mastery_events.contract import CONTRACT
 from mastery_events.contract.reports import ReportViewed, ShareLinkCreated
@@ -366,3 +367,28 @@ async def test_only_the_students_teachers_and_leaders_share_a_report(
     assert leader.status_code == 201
     assert wrong_section.status_code == 422
     assert wrong_section.json()["location"] == "section_ids"
+
+
+async def test_no_log_line_holds_a_token(stack: Stack) -> None:
+    """Creating a link, opening it as a page and a PDF, and trying a
+    token that does not exist leave log lines, none holding either token:
+    the shared routes stay out of the request log, and the view is logged
+    by the link's id."""
+    district = new_district()
+    await seeded(stack, district)
+    bad = new_token()
+
+    with structlog.testing.capture_logs() as entries:
+        created = await share(stack, district)
+        await stack.client.get(created["path"])
+        await stack.client.get(f"{created['path']}/pdf")
+        await stack.client.get(f"/shared/{district.tenant}/{bad}")
+    logged = repr(entries)
+    viewed = [e for e in entries if e["event"] == "report.viewed"]
+
+    assert "http.request" in logged
+    assert [e["share_link_id"] for e in viewed] == [
+        created["share_link"]["share_link_id"]
+    ] * 2
+    assert created["token"] not in logged
+    assert bad not in logged

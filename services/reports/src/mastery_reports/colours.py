@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 DARK = "#1a1a1a"
+BLACK = "#000000"
 LIGHT = "#ffffff"
 # Shown for a level whose scale has not reached reports yet.
 NEUTRAL = "#6b6b6b"
@@ -56,11 +57,13 @@ def contrast(first: str, second: str) -> float:
 
 def readable_text_on(background: str) -> str:
     """Return near-black or white, whichever reads better on
-    ``background``."""
-    if contrast(DARK, background) >= contrast(LIGHT, background):
-        return DARK
+    ``background``, or pure black where neither reaches AA (a saturated
+    red): one of black and white always does."""
+    best = max((DARK, LIGHT), key=lambda text: contrast(text, background))
+    if contrast(best, background) >= AA_CONTRAST:
+        return best
 
-    return LIGHT
+    return BLACK
 
 
 def safe_colour(colour: str) -> str:

@@ -4,7 +4,7 @@ and grade band. Pure functions over snapshots."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from uuid import UUID
 
 import msgspec
@@ -35,9 +35,10 @@ class Cell(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MatrixRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One student's row."""
+    """One student's row, with their name when the keyring opens it."""
 
     student_id: str
+    name: str | None = None
     cells: tuple[Cell, ...]
 
 
@@ -51,7 +52,11 @@ class Matrix(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def section_matrix(
-    section_id: str, title: str, snapshots: Iterable[StudentSnapshot]
+    section_id: str,
+    title: str,
+    snapshots: Iterable[StudentSnapshot],
+    *,
+    names: Mapping[str, str | None] | None = None,
 ) -> Matrix:
     """Return the matrix of one section from its students' snapshots."""
     columns: dict[UUID, MatrixObjective] = {}
@@ -82,7 +87,13 @@ def section_matrix(
                     mastered=objective.mastered,
                 )
             )
-        rows.append(MatrixRow(student_id=snapshot.student_id, cells=tuple(cells)))
+        rows.append(
+            MatrixRow(
+                student_id=snapshot.student_id,
+                name=(names or {}).get(snapshot.student_id),
+                cells=tuple(cells),
+            )
+        )
 
     return Matrix(
         section_id=section_id,
@@ -104,12 +115,12 @@ def objectives_of(section: SectionReport) -> list[ObjectiveReport]:
 
 def matrix_rows(matrix: Matrix) -> list[list[str]]:
     """Return the matrix as CSV rows: a header of objective codes, then one
-    row per student with each cell's level label."""
-    header = ["student_id"] + [o.code or o.statement for o in matrix.objectives]
+    row per student, their name, and each cell's level label."""
+    header = ["student_id", "name"] + [o.code or o.statement for o in matrix.objectives]
     rows = [header]
     for student in matrix.students:
         by_objective = {cell.objective_id: cell for cell in student.cells}
-        row = [student.student_id]
+        row = [student.student_id, student.name or ""]
         for objective in matrix.objectives:
             cell = by_objective.get(objective.objective_id)
             row.append(cell.label or "" if cell else "")

@@ -117,10 +117,13 @@ def pdf_of(html: str) -> bytes:
     return pdf
 
 
-async def render_pdf(snapshot: StudentSnapshot, *, language: str) -> bytes:
+async def render_pdf(
+    snapshot: StudentSnapshot, *, language: str, student_name: str | None = None
+) -> bytes:
     """Return the report as PDF, typeset off the event loop."""
-    html = render(
-        REPORT_TEMPLATE, report_context(snapshot, language=language, for_pdf=True)
+    context = report_context(
+        snapshot, language=language, for_pdf=True, student_name=student_name
     )
+    html = render(REPORT_TEMPLATE, context)
 
     return await asyncio.to_thread(pdf_of, html)

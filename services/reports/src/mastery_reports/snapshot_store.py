@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from mastery_events.contract.roster import Sealed
 from mastery_events.database import Connection
+from mastery_events.keyring import Keyring, PersonalFields
 from mastery_events.migrations import quote_schema
 from mastery_events.tenancy import tenant_transaction
 from mastery_reports.snapshots import (
@@ -320,6 +322,36 @@ class Snapshots:
 
         return list(found.values())
 
+    async def names(
+        self, tenant_id: str, student_ids: Sequence[str], *, keyring: Keyring
+    ) -> dict[str, str | None]:
+        """Return each student's name as the keyring opens it from their
+        sealed fields; ``None`` for a student erased, or never rostered."""
+        names: dict[str, str | None] = dict.fromkeys(student_ids)
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            rows = await connection.fetch(
+                f"SELECT person_id::text AS student_id, personal "
+                f"FROM {self.table('people')} WHERE tenant_id = $1 "
+                "AND person_id::text = ANY($2) AND personal IS NOT NULL "
+                "AND NOT erased",
+                tenant_id,
+                list(names),
+            )
+            sealed = {
+                row["student_id"]: msgspec.json.decode(row["personal"], type=Sealed)
+                for row in rows
+            }
+            opened = await keyring.open_many(
+                connection, tenant_id=tenant_id, sealed=sealed.values()
+            )
+        for student_id, value in sealed.items():
+            names[student_id] = display_name(opened.get(value.key_id))
+
+        return names
+
     async def _fetch(self, tenant_id: str, query: str, *args: Any) -> list[Any]:
         async with (
             self.pool.acquire() as connection,
@@ -328,6 +360,17 @@ class Snapshots:
             rows: list[Any] = await connection.fetch(query, tenant_id, *args)
 
         return rows
+
+
+def display_name(fields: PersonalFields | None) -> str | None:
+    """Return a person's name as a report shows it, or ``None`` when their
+    fields are unreadable (erased) or name nobody."""
+    if fields is None:
+        return None
+    parts = [fields.get("given_name"), fields.get("family_name")]
+    name = " ".join(part.strip() for part in parts if part and part.strip())
+
+    return name or None
 
 
 def stored(row: Any) -> StoredSnapshot:

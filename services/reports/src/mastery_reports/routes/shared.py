@@ -31,7 +31,7 @@ from mastery_reports.rendering import (
     render_pdf,
     report_context,
 )
-from mastery_reports.routes.dependencies import LinkStore, SnapshotReader
+from mastery_reports.routes.dependencies import LinkStore, People, SnapshotReader
 from mastery_reports.share_links import token_hash
 from mastery_reports.snapshots import StudentSnapshot, narrowed
 
@@ -101,6 +101,7 @@ async def shared_page(
     request: Request[Any, Any, Any],
     snapshots: SnapshotReader,
     links: LinkStore,
+    keyring: People,
     tenant_id: FromPath[str],
     token: FromPath[str],
 ) -> Template:
@@ -113,11 +114,15 @@ async def shared_page(
     except (SharedReportNotFoundError, StudentNotFoundError):
         return not_found_page(request)
     language = language_of(request)
+    names = await snapshots.names(tenant_id, [snapshot.student_id], keyring=keyring)
 
     return Template(
         template_name=REPORT_TEMPLATE,
         context=report_context(
-            snapshot, language=language, pdf_href=f"{token}/pdf?lang={language}"
+            snapshot,
+            language=language,
+            pdf_href=f"{token}/pdf?lang={language}",
+            student_name=names[snapshot.student_id],
         ),
         headers=NO_STORE,
     )
@@ -135,6 +140,7 @@ async def shared_pdf(
     request: Request[Any, Any, Any],
     snapshots: SnapshotReader,
     links: LinkStore,
+    keyring: People,
     tenant_id: FromPath[str],
     token: FromPath[str],
 ) -> Response[bytes] | Template:
@@ -145,7 +151,12 @@ async def shared_pdf(
         )
     except (SharedReportNotFoundError, StudentNotFoundError):
         return not_found_page(request)
-    pdf = await render_pdf(snapshot, language=language_of(request))
+    names = await snapshots.names(tenant_id, [snapshot.student_id], keyring=keyring)
+    pdf = await render_pdf(
+        snapshot,
+        language=language_of(request),
+        student_name=names[snapshot.student_id],
+    )
 
     return Response(
         pdf,

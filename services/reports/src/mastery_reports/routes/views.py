@@ -13,6 +13,7 @@ from litestar.params import FromPath, QueryParameter
 
 from mastery_events.access import Caller, NotVisibleError, reads
 from mastery_events.identity import Identity
+from mastery_events.keyring import Keyring
 from mastery_reports.errors import SectionNotFoundError
 from mastery_reports.matrix import (
     Matrix,
@@ -23,7 +24,7 @@ from mastery_reports.matrix import (
     section_matrix,
 )
 from mastery_reports.routes.callers import AREA, reads_section
-from mastery_reports.routes.dependencies import SnapshotReader
+from mastery_reports.routes.dependencies import People, SnapshotReader
 from mastery_reports.routes.share_links import visible_student
 from mastery_reports.snapshot_store import Snapshots
 from mastery_reports.snapshots import SectionReport, StudentSnapshot
@@ -62,7 +63,7 @@ async def student_report(
 
 
 async def matrix_of(
-    snapshots: Snapshots, identity: Identity, section_id: str
+    snapshots: Snapshots, keyring: Keyring, identity: Identity, section_id: str
 ) -> Matrix:
     """Return a section's matrix, once the caller may read the section."""
     section = await snapshots.section(identity.tenant_id, section_id)
@@ -72,17 +73,25 @@ async def matrix_of(
         raise NotVisibleError(
             identity.subject, tenant_id=identity.tenant_id, action="read"
         )
-    students = await snapshots.of_section(identity.tenant_id, section_id)
+    students = [
+        s.snapshot for s in await snapshots.of_section(identity.tenant_id, section_id)
+    ]
+    names = await snapshots.names(
+        identity.tenant_id, [s.student_id for s in students], keyring=keyring
+    )
 
-    return section_matrix(section_id, section.title, [s.snapshot for s in students])
+    return section_matrix(section_id, section.title, students, names=names)
 
 
 @get("/sections/{section_id:str}/matrix", guards=[reads(AREA)])
 async def matrix(
-    identity: Caller, snapshots: SnapshotReader, section_id: FromPath[str]
+    identity: Caller,
+    snapshots: SnapshotReader,
+    keyring: People,
+    section_id: FromPath[str],
 ) -> Matrix:
     """Return a section's students by objectives, the level in each cell."""
-    return await matrix_of(snapshots, identity, section_id)
+    return await matrix_of(snapshots, keyring, identity, section_id)
 
 
 @get(
@@ -92,10 +101,13 @@ async def matrix(
     response_description="One row per student, one column per objective.",
 )
 async def matrix_csv(
-    identity: Caller, snapshots: SnapshotReader, section_id: FromPath[str]
+    identity: Caller,
+    snapshots: SnapshotReader,
+    keyring: People,
+    section_id: FromPath[str],
 ) -> Response[str]:
     """Return a section's matrix as CSV for a spreadsheet."""
-    found = await matrix_of(snapshots, identity, section_id)
+    found = await matrix_of(snapshots, keyring, identity, section_id)
 
     return Response(csv_text(matrix_rows(found)), media_type=CSV)
 
