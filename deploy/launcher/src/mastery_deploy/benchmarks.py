@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import secrets
 import statistics
@@ -18,7 +19,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import entry_points
 from pathlib import Path
 from uuid import UUID
 
@@ -399,10 +399,11 @@ async def run_store_benchmark(
         ]
 
 
-def results_table(measurements: list[Measurement]) -> str:
-    """Render the measurements as a Markdown table."""
+def results_table(measurements: list[Measurement], *, side: str = "store") -> str:
+    """Render the measurements as a Markdown table, the measured ``side``
+    beside raw asyncpg."""
     lines = [
-        "| workload | store events/s | raw events/s | store / raw | target |",
+        f"| workload | {side} events/s | raw events/s | {side} / raw | target |",
         "|---|---:|---:|---:|---|",
     ]
     for measurement in measurements:
@@ -418,29 +419,29 @@ def results_table(measurements: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
-BENCHMARKS_GROUP = "mastery.benchmarks"
+# Benchmarks of a service's own path, imported only when run, so that the
+# store's benchmark needs no service installed.
+SERVICE_BENCHMARKS = {
+    "grading": ("mastery_deploy.grading_benchmark", "grading_command"),
+    "rebuild": ("mastery_deploy.rebuild_benchmark", "rebuild_command"),
+}
 
 
 class BenchGroup(click.Group):
-    """The benchmarks: the store's, here, and each installed service's,
-    registered under the ``mastery.benchmarks`` entry-point group and
-    imported only when run."""
+    """The ``bench`` group: the store's benchmark, and the services' ones
+    loaded when named."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Return the built-in and the installed benchmarks' names."""
-        installed = {entry.name for entry in entry_points(group=BENCHMARKS_GROUP)}
-        return sorted({*super().list_commands(ctx), *installed})
+        """Return every benchmark's name."""
+        return sorted({*super().list_commands(ctx), *SERVICE_BENCHMARKS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Return a built-in benchmark, or load an installed one by name."""
-        found = super().get_command(ctx, cmd_name)
-        if found is not None:
+        """Return a built-in benchmark, or import a service's by name."""
+        if cmd_name in SERVICE_BENCHMARKS:
+            module, attribute = SERVICE_BENCHMARKS[cmd_name]
+            found: click.Command = getattr(importlib.import_module(module), attribute)
             return found
-        for entry in entry_points(group=BENCHMARKS_GROUP, name=cmd_name):
-            loaded: click.Command = entry.load()
-            return loaded
-
-        return None
+        return super().get_command(ctx, cmd_name)
 
 
 @click.group(cls=BenchGroup)

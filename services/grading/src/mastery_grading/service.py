@@ -22,4 +22,6 @@ SERVICE = Service(
     # Timelines commit with their checkpoint, so they follow the store
     # itself rather than the bus: see docs/grading.md.
     projections=(Projection(name=TIMELINES, start=timeline_projector),),
+    # Roster events carry people's sealed names and emails.
+    personal_data=True,
 )
