@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -15,6 +16,7 @@ from mastery_deploy.credentials import enable_app_login
 from mastery_events.contract import CONTRACT
 from mastery_events.contract.grading import MasteryChanged, RecalculationFinished
 from mastery_events.contract.objectives import CalculationPolicy
+from mastery_events.ids import uuid7
 from mastery_events.store import EventStore
 from mastery_events.tenancy import tenant_transaction
 from mastery_grading.projector import ProjectorSettings, TimelineProjector
@@ -25,6 +27,7 @@ from tests.integration.grading.school import (
     FRACTIONS,
     LISA,
     SCALE_ID,
+    SET_ID,
     TENANT,
     School,
     day,
@@ -293,3 +296,37 @@ async def test_the_projector_runs_as_the_application_role_one_tenant_at_a_time(
                 )
 
     assert (theirs, ours) == (0, 1)
+
+
+async def test_a_section_matrix_holds_its_enrolled_students_on_its_sets(
+    school: School,
+    projector: TimelineProjector,
+    reader: TimelineReader,
+    pool: asyncpg.Pool,
+    schema: str,
+) -> None:
+    """A student the roster enrolls in room 14, assessed in room 12 on an
+    objective of a set linked to room 14, shows in room 14's matrix;
+    one not enrolled there does not."""
+    enrolled = str(uuid7())
+    await school.record(3, on=day(1), student=enrolled)
+    await school.record(2, on=day(1), student=BART)
+    await projector.catch_up()
+    async with pool.acquire() as connection, tenant_transaction(connection, TENANT):
+        await connection.execute(
+            f'INSERT INTO "{schema}".roster_enrollments '
+            "(tenant_id, section_id, person_id, role) "
+            "VALUES ($1, 'room-14', $2, 'student')",
+            TENANT,
+            UUID(enrolled),
+        )
+        await connection.execute(
+            f'INSERT INTO "{schema}".section_objective_sets '
+            "VALUES ($1, 'room-14', $2)",
+            TENANT,
+            SET_ID,
+        )
+
+    matrix = await reader.section(TENANT, "room-14")
+
+    assert [(cell.student_id, cell.score) for cell in matrix] == [(enrolled, 3.0)]
