@@ -330,3 +330,39 @@ async def test_a_section_matrix_holds_its_enrolled_students_on_its_sets(
     matrix = await reader.section(TENANT, "room-14")
 
     assert [(cell.student_id, cell.score) for cell in matrix] == [(enrolled, 3.0)]
+
+
+async def test_a_recalculation_goes_through_its_timelines_over_several_steps(
+    school: School, store: EventStore, reader: TimelineReader, schema: str
+) -> None:
+    """One timeline per step: after the step that announces the job and
+    the first step of it, one of three timelines is done and the job runs;
+    an assessment recorded meanwhile waits for the job, then all three are
+    read on version 2 and the job is finished."""
+    projector = TimelineProjector(
+        store, settings=ProjectorSettings(recalculation_chunk=1)
+    )
+    for student in (LISA, BART, "student-milhouse"):
+        await school.record(3, on=day(1), student=student)
+    await projector.catch_up()
+
+    await school.catalogue(four_levels(2, threshold=4.0))
+    await projector.step()
+    await projector.step()
+    await school.record(4, on=day(2))
+    async with store.pool.acquire() as connection:
+        (job, *_) = await Recalculations(schema).jobs(connection, TENANT)
+    assert (job.status, job.done) == ("running", 1)
+
+    await projector.catch_up()
+
+    async with store.pool.acquire() as connection:
+        (job, *_) = await Recalculations(schema).jobs(connection, TENANT)
+    assert (job.status, job.timelines, job.done, job.changed) == ("finished", 3, 3, 3)
+    lisa = await reader.timeline(TENANT, LISA, FRACTIONS)
+    assert [p.reason for p in lisa.points] == [
+        "recalculated: scale version 2",
+        "assessment recorded",
+    ]
+    assert lisa.state is not None
+    assert lisa.state.mastered is True
