@@ -72,9 +72,6 @@ CREATE TABLE timeline_states (
     recorded_at       timestamptz NOT NULL,
     revision          integer NOT NULL,
     stream_version    integer NOT NULL,
-    -- The last recalculation job that went through this timeline, so a
-    -- job applied over several steps takes each timeline once.
-    recalculated_by   uuid,
     PRIMARY KEY (tenant_id, student_id, objective_id)
 );
 
