@@ -119,10 +119,10 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     migrations: tuple[Migration, ...] = ()
     followers: tuple[Follower, ...] = ()
-    projections: tuple[Projection, ...] = ()
     # A service that seals or shows people's names needs the keyring, and
     # refuses to start without the key-encryption key.
     personal_data: bool = False
+    projections: tuple[Projection, ...] = ()
 
     @property
     def schema(self) -> str:
@@ -209,8 +209,8 @@ class ServiceRuntime:
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._consumers: list[tuple[DurableConsumer, asyncio.Task[None]]] = []
-        self._workers: list[tuple[Worker, asyncio.Task[None]]] = []
         self._keyring: Keyring | None = None
+        self._workers: list[tuple[Worker, asyncio.Task[None]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:

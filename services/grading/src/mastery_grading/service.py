@@ -19,9 +19,9 @@ SERVICE = Service(
     ),
     # Its schema is its name, where the catalogue's tables live.
     followers=(catalogue_follower(NAME),),
+    # Roster events carry people's sealed names and emails.
+    personal_data=True,
     # Timelines commit with their checkpoint, so they follow the store
     # itself rather than the bus: see docs/grading.md.
     projections=(Projection(name=TIMELINES, start=timeline_projector),),
-    # Roster events carry people's sealed names and emails.
-    personal_data=True,
 )

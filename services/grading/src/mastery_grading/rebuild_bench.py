@@ -24,7 +24,6 @@ import asyncpg
 import click
 import msgspec
 
-from mastery_deploy.benchmarks import benchmark_server
 from mastery_events.checkpoints import Checkpoints
 from mastery_events.contract import CONTRACT
 from mastery_events.contract.grading import (
@@ -271,8 +270,10 @@ def table(results: list[Result]) -> str:
     show_default=True,
     help="Assessments in the smaller log; the larger has four times as many.",
 )
-def rebuild_command(events: int) -> None:
+def command(events: int) -> None:
     """Measure the timeline rebuild's speed and memory on two log sizes."""
+    from mastery_deploy.benchmarks import benchmark_server
+
     with benchmark_server() as database_url:
         results = asyncio.run(run(database_url, [events, events * 4]))
     click.echo(table(results))
