@@ -59,7 +59,12 @@ async def test_migrations_run_twice_apply_nothing_the_second_time(
     first = await run_migrations(pool, fresh_schema, migrations)
     second = await run_migrations(pool, fresh_schema, migrations)
 
-    assert [m.component for m in first] == ["event_store", "event_store", "roster"]
+    assert [m.component for m in first] == [
+        "event_store",
+        "event_store",
+        "event_store",
+        "roster",
+    ]
     assert second == []
 
 
@@ -75,7 +80,12 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
     )
 
     applied = sorted((m.component, m.number) for result in results for m in result)
-    assert applied == [("event_store", 1), ("event_store", 2), ("roster", 1)]
+    assert applied == [
+        ("event_store", 1),
+        ("event_store", 2),
+        ("event_store", 3),
+        ("roster", 1),
+    ]
     async with pool.acquire() as connection:
         recorded = await connection.fetchval(
             f'SELECT count(*) FROM "{fresh_schema}".schema_migrations'
@@ -84,9 +94,10 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
             fresh_schema,
         )
-    assert recorded == 3
-    # events, checkpoints, processed_events, schema_migrations and classes.
-    assert tables == 5
+    assert recorded == 4
+    # events, checkpoints, processed_events, event_seals, schema_migrations
+    # and classes.
+    assert tables == 6
 
 
 async def test_a_migration_changed_after_it_was_applied_is_reported(

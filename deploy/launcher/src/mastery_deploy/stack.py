@@ -22,6 +22,7 @@ import msgspec
 import structlog
 
 from mastery_deploy.credentials import (
+    KEY_ENCRYPTION_KEY_FILE,
     PASSWORD_FILE,
     TOKEN_SECRET_FILE,
     enable_app_login,
@@ -136,6 +137,7 @@ class Stack:
             nats_url=nats_url,
             data_dir=self.data_dir,
             jwt_secret=self._token_secret(),
+            key_encryption_key=self._key_encryption_key(),
         )
         for service in self.services:
             self.children.append(await self._spawn(service, engines))
@@ -230,6 +232,14 @@ class Stack:
         if self.settings.jwt_secret is not None or self.settings.jwt_jwks:
             return self.settings.jwt_secret
         return local_secret(self.data_dir, TOKEN_SECRET_FILE)
+
+    def _key_encryption_key(self) -> str:
+        """Return the key-encryption key the services seal personal data
+        with: the configured one, else the stack's own, kept in its data
+        folder beside the database it protects."""
+        if self.settings.key_encryption_key is not None:
+            return self.settings.key_encryption_key
+        return local_secret(self.data_dir, KEY_ENCRYPTION_KEY_FILE)
 
     async def _start_nats(self) -> str:
         self.nats = EmbeddedNats(self.data_dir / "nats")

@@ -59,6 +59,7 @@ EXTENSIONS = (
 _HEADER_SAFE = "".join(chr(code) for code in range(0x21, 0x7F) if chr(code) not in '"%')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _DIGITS = re.compile(r"[0-9]+")
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
 _Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 _members = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
@@ -91,10 +92,21 @@ def to_nats_headers(envelope: Envelope, *, service: str) -> dict[str, str]:
     return headers
 
 
-def to_structured(envelope: Envelope, *, service: str) -> bytes:
+def to_structured(
+    envelope: Envelope,
+    *,
+    service: str,
+    extensions: Mapping[str, str] | None = None,
+) -> bytes:
     """Return ``envelope`` as one CloudEvent in structured JSON format, with
-    the stored payload bytes as its ``data``."""
+    the stored payload bytes as its ``data`` and ``extensions`` among its
+    attributes, after the envelope's own."""
     event: dict[str, Any] = dict(_attributes(envelope, service))
+    for name, value in (extensions or {}).items():
+        if name in event or _EXTENSION_NAME.fullmatch(name) is None:
+            message = f"{name!r} cannot be a further extension attribute"
+            raise CloudEventError(message)
+        event[name] = value
     event["data"] = envelope.payload
 
     return msgspec.json.encode(event)

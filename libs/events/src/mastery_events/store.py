@@ -12,7 +12,7 @@ ends, in its place in the order.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import asyncpg
 import msgspec
@@ -21,6 +21,7 @@ from mastery_events.contract import EventType, Registry
 from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.errors import ConcurrencyError
+from mastery_events.metrics import EVENTS_APPENDED
 from mastery_events.migrations import quote_schema
 from mastery_events.subjects import check_tenant_id
 from mastery_events.tenancy import (
@@ -335,6 +336,7 @@ class EventStore:
         rows = await connection.fetch(self._insert, *plan.arguments(), self._channel)
         if len(rows) != len(plan.pending):
             await self._raise_stale(connection, plan)
+        EVENTS_APPENDED.labels(self.schema).inc(len(rows))
 
         return plan.envelopes(rows)
 
@@ -470,7 +472,7 @@ def checkpoint_of(envelope: Envelope) -> Checkpoint:
     )
 
 
-def envelope_from_row(row: asyncpg.Record) -> Envelope:
+def envelope_from_row(row: asyncpg.Record | Sequence[Any]) -> Envelope:
     """Build an envelope from a row selected with ``ENVELOPE_COLUMNS``."""
     # Unpacking by position, in ENVELOPE_COLUMNS' order, is cheaper than
     # looking each column up by name, and a full read does it per event.

@@ -380,6 +380,19 @@ class Catalogue:
 
         return CatalogueObjective(**dict(row))
 
+    async def knows_objective_set(
+        self, connection: Connection, tenant_id: str, objective_set_id: UUID
+    ) -> bool:
+        """Tell whether the catalogue holds an objective of the set that was
+        not removed, in the caller's transaction for ``tenant_id``."""
+        found: bool = await connection.fetchval(
+            f"SELECT EXISTS (SELECT FROM {self._objectives} WHERE tenant_id = $1 "
+            "AND objective_set_id = $2 AND NOT removed)",
+            tenant_id,
+            objective_set_id,
+        )
+        return found
+
     async def _fetchval(self, tenant_id: str, query: str, *args: object) -> str | None:
         async with (
             self.pool.acquire() as connection,

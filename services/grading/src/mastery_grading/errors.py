@@ -125,6 +125,39 @@ class RosterImportError(GradingError):
         super().__init__(f"roster bundle refused, {total} problem(s): {shown}{more}")
 
 
+class PersonNotFoundError(GradingError):
+    """Raised when the tenant's roster has no person with this id."""
+
+    def __init__(self, tenant_id: str, person_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.person_id = person_id
+        super().__init__(f"tenant {tenant_id!r} has no person {person_id}")
+
+
+class SectionNotFoundError(GradingError):
+    """Raised when the tenant's roster has no section with this id, or only
+    a removed one."""
+
+    def __init__(self, tenant_id: str, section_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.section_id = section_id
+        super().__init__(f"tenant {tenant_id!r} has no section {section_id!r}")
+
+
+class UnknownObjectiveSetError(GradingError):
+    """Raised when a section is to be linked to an objective set grading's
+    catalogue does not hold any objective of."""
+
+    def __init__(self, tenant_id: str, objective_set_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.objective_set_id = objective_set_id
+        message = (
+            f"grading's catalogue of tenant {tenant_id!r} knows no objective "
+            f"of set {objective_set_id}"
+        )
+        super().__init__(message)
+
+
 class AssessmentRefusedError(GradingError):
     """Raised when an assessment, or one row of a batch, cannot be
     recorded as given; ``field`` names the part of the request at fault."""
@@ -343,12 +376,3 @@ class UnknownSectionError(AssessmentRefusedError):
     def __init__(self, section_id: str) -> None:
         self.section_id = section_id
         super().__init__(f"the roster holds no section {section_id}")
-
-
-class SectionNotFoundError(GradingError):
-    """Raised when a route's path names a section the roster does not
-    hold for the tenant; answered like any missing record."""
-
-    def __init__(self, section_id: str) -> None:
-        self.section_id = section_id
-        super().__init__(f"no section {section_id}")

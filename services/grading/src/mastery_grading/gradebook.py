@@ -147,7 +147,7 @@ def decide_grade(
     in it."""
     check_section(caller, command.section_id)
     if not known:
-        raise SectionNotFoundError(command.section_id)
+        raise SectionNotFoundError(caller.tenant_id, command.section_id)
     check_values(command)
     if command.student_id not in students:
         raise StudentNotInSectionError(
@@ -214,7 +214,7 @@ def decide_bridge(
     ``known``, kept highest first."""
     check_section(caller, command.section_id)
     if not known:
-        raise SectionNotFoundError(command.section_id)
+        raise SectionNotFoundError(caller.tenant_id, command.section_id)
     check_cuts(command.cuts)
     ordered = tuple(sorted(command.cuts, key=lambda cut: -cut.min_percent))
 

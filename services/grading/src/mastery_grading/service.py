@@ -17,4 +17,6 @@ SERVICE = Service(
     ),
     # Its schema is its name, where the catalogue's tables live.
     followers=(catalogue_follower(NAME),),
+    # Roster events carry people's sealed names and emails.
+    personal_data=True,
 )

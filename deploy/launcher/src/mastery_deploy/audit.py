@@ -1,0 +1,232 @@
+"""``mastery audit``: seal and verify every service's log, and export or
+import a tenant's history.
+
+These commands span every installed service's schema, so they live with the
+launcher rather than in any one service. They connect with
+``MASTERY_MIGRATION_DATABASE_URL`` when it is set, else with
+``MASTERY_DATABASE_URL``; every read and write still runs for one tenant at
+a time, under its row-level policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import asyncpg
+import click
+
+from mastery_deploy.cli import load_settings
+from mastery_deploy.services import installed_services
+from mastery_events.errors import EventsError
+from mastery_events.history import HistoryImport, export_history, read_export
+from mastery_events.runtime import Service
+from mastery_events.seals import Sealer, tenants_of
+from mastery_events.settings import variable
+from mastery_events.subjects import InvalidTenantError, check_tenant_id
+from mastery_events.verification import Verdict, Verifier
+
+TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
+
+
+def audit_url() -> str:
+    """Return the database URL the audit commands use, or stop the command
+    when none is set."""
+    settings = load_settings()
+    url = settings.migration_database_url or settings.database_url
+    if url is None:
+        message = f"{variable('database_url')} is not set: there is nothing to audit"
+        raise click.ClickException(message)
+
+    return url
+
+
+@contextlib.asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """Yield one connection to ``url``, closed afterwards."""
+    connection = await asyncpg.connect(url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def checked_tenant(tenant: str | None) -> str | None:
+    """Return ``tenant`` when it is a valid tenant id, else stop the command."""
+    if tenant is None:
+        return None
+    try:
+        return check_tenant_id(tenant)
+    except InvalidTenantError as error:
+        raise click.BadParameter(str(error), param_hint="--tenant") from None
+
+
+async def tenants_to_audit(
+    connection: asyncpg.Connection, service: Service, tenant: str | None
+) -> list[str]:
+    """Return the one tenant asked for, or every tenant of ``service``."""
+    if tenant is not None:
+        return [tenant]
+    return await tenants_of(connection, service.schema)
+
+
+@click.group()
+def audit() -> None:
+    """Prove the log untouched, and take a tenant's history elsewhere."""
+
+
+@audit.command()
+@click.option("--tenant", help="Seal only this tenant (default: every tenant).")
+def seal(tenant: str | None) -> None:
+    """Seal every committed event not sealed yet, in each tenant's global
+    order, so verify can tell deleted and moved events; run it regularly."""
+    url = audit_url()
+    tenant = checked_tenant(tenant)
+
+    async def run() -> list[tuple[str, str, int]]:
+        sealed = []
+        async with connected(url) as connection:
+            for service in installed_services():
+                for tenant_id in await tenants_to_audit(connection, service, tenant):
+                    count = await Sealer(service.schema).seal(connection, tenant_id)
+                    sealed.append((service.schema, tenant_id, count))
+        return sealed
+
+    try:
+        results = asyncio.run(run())
+    except (EventsError, OSError, asyncpg.PostgresError) as error:
+        raise click.ClickException(str(error)) from None
+    for schema, tenant_id, count in results:
+        click.echo(f"{schema} {tenant_id}: {count} events sealed")
+
+
+@audit.command()
+@click.option("--tenant", help="Verify only this tenant (default: every tenant).")
+def verify(tenant: str | None) -> None:
+    """Recompute every hash chain and seal; name the first event changed,
+    deleted or reordered, and exit 1 if there is one."""
+    url = audit_url()
+    tenant = checked_tenant(tenant)
+
+    async def run() -> list[Verdict]:
+        verdicts = []
+        async with connected(url) as connection:
+            for service in installed_services():
+                for tenant_id in await tenants_to_audit(connection, service, tenant):
+                    verifier = Verifier(service.schema)
+                    verdicts.append(await verifier.verify(connection, tenant_id))
+        return verdicts
+
+    try:
+        verdicts = asyncio.run(run())
+    except (EventsError, OSError, asyncpg.PostgresError) as error:
+        raise click.ClickException(str(error)) from None
+
+    broken = [verdict for verdict in verdicts if not verdict.intact]
+    for verdict in verdicts:
+        where = f"{verdict.schema} {verdict.tenant_id}"
+        counts = f"{verdict.events} events, {verdict.sealed} sealed"
+        if verdict.intact:
+            click.echo(f"intact: {where}: {counts}")
+            continue
+        click.echo(
+            f"TAMPERED: {where}: {counts}, {len(verdict.findings)} found; first:"
+        )
+        click.echo(f"  {verdict.findings[0].describe()}")
+    if broken:
+        raise SystemExit(1)
+
+
+@audit.command()
+@click.option("--tenant", required=True, help="The tenant whose history to export.")
+@click.option(
+    "--from",
+    "since",
+    type=click.DateTime(TIME_FORMATS),
+    help="Only events recorded at or after this time (UTC unless given).",
+)
+@click.option(
+    "--to",
+    "until",
+    type=click.DateTime(TIME_FORMATS),
+    help="Only events recorded before this time (UTC unless given).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write here instead of to standard output.",
+)
+def export(
+    tenant: str,
+    since: datetime | None,
+    until: datetime | None,
+    output: Path | None,
+) -> None:
+    """Write the tenant's history as NDJSON, one CloudEvent (structured JSON)
+    per line, each service's events in their global order."""
+    url = audit_url()
+    tenant_id = checked_tenant(tenant)
+    assert tenant_id is not None
+
+    async def run(sink: BinaryIO) -> int:
+        written = 0
+        async with connected(url) as connection:
+            for service in installed_services():
+                lines = export_history(
+                    connection,
+                    schema=service.schema,
+                    service=service.name,
+                    tenant_id=tenant_id,
+                    since=as_utc(since),
+                    until=as_utc(until),
+                )
+                async for line in lines:
+                    sink.write(line + b"\n")
+                    written += 1
+        return written
+
+    try:
+        if output is None:
+            written = asyncio.run(run(sys.stdout.buffer))
+        else:
+            with output.open("wb") as sink:
+                written = asyncio.run(run(sink))
+    except (EventsError, OSError, asyncpg.PostgresError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"exported {written} events of {tenant_id}", err=True)
+
+
+@audit.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_(file: Path) -> None:
+    """Append an export's events, with their ids, order and payloads, into a
+    deployment that holds none of its tenant's events: all or nothing."""
+    url = audit_url()
+    schemas = {service.name: service.schema for service in installed_services()}
+
+    async def run() -> tuple[str, dict[str, int]]:
+        history = HistoryImport(schemas, source=str(file))
+        with file.open("rb") as lines:
+            async with connected(url) as connection:
+                events = read_export(lines, source=str(file))
+                tenant_id = await history.run(connection, events)
+        return tenant_id, history.counts
+
+    try:
+        tenant_id, counts = asyncio.run(run())
+    except (EventsError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    for schema, count in counts.items():
+        click.echo(f"{schema} {tenant_id}: {count} events imported")
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Return ``moment`` with UTC as its zone when it was given without one."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
