@@ -211,6 +211,7 @@ async def record_roster(pool: asyncpg.Pool, schema: str, tenant: str) -> None:
     apply them with the roster projection, in one transaction, as a roster
     import does."""
     store = EventStore(pool, schema, registry=CONTRACT)
+    events = roster_events()
     pending = [
         PendingEvent(
             payload=event,
@@ -218,14 +219,14 @@ async def record_roster(pool: asyncpg.Pool, schema: str, tenant: str) -> None:
             actor="coordinator-hoover",
             correlation_id=uuid7(),
         )
-        for event in roster_events()
+        for event in events
     ]
     batch = StreamAppend(
         tenant_id=tenant, stream_id=ROSTER_STREAM, expected_version=0, events=pending
     )
     async with pool.acquire() as connection, tenant_transaction(connection, tenant):
-        stored = await store.append_within(connection, [batch])
-        await RosterProjection(schema).apply_all(connection, stored)
+        await store.append_within(connection, [batch])
+        await RosterProjection(schema).apply_many(connection, tenant, events)
 
 
 async def count_events(pool: asyncpg.Pool, schema: str, tenant: str) -> int:

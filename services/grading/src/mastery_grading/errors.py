@@ -89,6 +89,24 @@ class PolicyVersionNotFoundError(GradingError):
         super().__init__(message)
 
 
+class RecalculationNotFoundError(GradingError):
+    """Raised when a tenant has no recalculation job of that id."""
+
+    def __init__(self, job_id: UUID) -> None:
+        self.job_id = job_id
+        super().__init__(f"no recalculation job {job_id}")
+
+
+class TimelineNotFoundError(GradingError):
+    """Raised when a tenant has no timeline for a student on an objective,
+    or none the caller may read."""
+
+    def __init__(self, student_id: str, objective_id: UUID) -> None:
+        self.student_id = student_id
+        self.objective_id = objective_id
+        super().__init__(f"no timeline of objective {objective_id} for the student")
+
+
 class RosterProblem(msgspec.Struct, frozen=True, kw_only=True):
     """One thing wrong with a roster bundle, and where it is.
 

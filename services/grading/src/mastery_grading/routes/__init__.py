@@ -14,6 +14,7 @@ from mastery_grading.routes.assessments import assessments_router
 from mastery_grading.routes.gradebook import gradebook_router
 from mastery_grading.routes.previews import previews_router
 from mastery_grading.routes.roster import roster_router
+from mastery_grading.routes.timelines import timelines_router
 
 
 def grading_routers(runtime: ServiceRuntime) -> list[Router]:
@@ -23,4 +24,5 @@ def grading_routers(runtime: ServiceRuntime) -> list[Router]:
         roster_router(runtime),
         assessments_router(runtime),
         gradebook_router(runtime),
+        timelines_router(runtime),
     ]
