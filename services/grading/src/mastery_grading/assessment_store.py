@@ -119,6 +119,7 @@ class SchemaTables:
         self.section_sets = f"{quoted}.section_objective_sets"
         self.enrollments = f"{quoted}.roster_enrollments"
         self.sections = f"{quoted}.roster_sections"
+        self.timeline_states = f"{quoted}.timeline_states"
 
 
 async def scale_view(
