@@ -68,8 +68,9 @@ def test_students_grow_over_the_term_and_stay_on_the_scale() -> None:
 
 
 def test_corrections_include_amendments_and_voids_of_recorded_scores() -> None:
-    """Each correction names a score that was recorded, and there are both
-    kinds: a new level with a reason, and a void with a reason."""
+    """Each correction names a score that was recorded and changes it, and
+    there are both kinds: a new level with a reason, and a void with a
+    reason."""
     assignments = demo_assignments(demo_roster(), CODES)
 
     corrections = demo_corrections(assignments)
@@ -81,6 +82,16 @@ def test_corrections_include_amendments_and_voids_of_recorded_scores() -> None:
     }
     assert all(
         (c.assignment_title, c.section_id, c.student_id, c.objective_code) in recorded
+        for c in corrections
+    )
+    levels = {
+        (a.title, a.section_id, s.student_id, s.objective_code): s.level_index
+        for a in assignments
+        for s in a.scores
+    }
+    assert all(
+        c.new_level_index
+        != levels[(c.assignment_title, c.section_id, c.student_id, c.objective_code)]
         for c in corrections
     )
     assert any(c.new_level_index is None for c in corrections)

@@ -15,11 +15,19 @@ from mastery_events.keyring import Keyring
 from mastery_events.migrations import migrate
 from mastery_events.store import EventStore
 from mastery_events.tenancy import tenant_transaction
+from mastery_grading.errors import RosterImportError
 from mastery_grading.oneroster import read_bundle, read_bundle_directory
 from mastery_grading.roster_store import ROSTER_TABLES
 from mastery_grading.rostering import Actor, Rostering
 from mastery_grading.service import SERVICE
-from tests.unit.grading.test_oneroster import CLASSES, lakeside, with_row
+from tests.unit.grading.test_oneroster import (
+    CLASSES,
+    ENROLLMENTS,
+    STAMP,
+    lakeside,
+    with_row,
+)
+from tests.unit.grading.test_roster_import import only_delta
 
 LAKESIDE = Path(__file__).parents[2] / "fixtures" / "oneroster" / "lakeside"
 TENANT = "lakeside-roster"
@@ -227,3 +235,43 @@ async def test_the_read_model_rebuilds_from_the_log_alone(
 
     assert replayed == await count_events(pool, schema)
     assert await tables(pool, schema) == incremental
+
+
+async def test_a_delta_enrollment_finds_the_person_and_class_held(
+    rostering: Rostering, pool: asyncpg.Pool, schema: str
+) -> None:
+    """Edsger joins alg-h in a delta that lists neither him nor the class;
+    a delta naming somebody never held is refused where it names them, and
+    nothing of it is stored."""
+    await rostering.import_bundle(
+        TENANT, read_bundle_directory(LAKESIDE), actor=admin(AUGUST)
+    )
+    joins = ["e7", "active", STAMP, "alg-h", "hillside", "s-edsger", "student",
+             "", "", ""]  # fmt: skip
+    stranger = ["e8", "active", STAMP, "alg-h", "hillside", "s-nobody",
+                "student", "", "", ""]  # fmt: skip
+
+    summary = await rostering.import_bundle(
+        TENANT,
+        read_bundle(only_delta(enrollments=[ENROLLMENTS[0], joins])),
+        actor=admin(SEPTEMBER),
+    )
+    with pytest.raises(RosterImportError) as refused:
+        await rostering.import_bundle(
+            TENANT,
+            read_bundle(only_delta(enrollments=[ENROLLMENTS[0], stranger])),
+            actor=admin(SEPTEMBER),
+        )
+
+    assert summary.counts["enrollments_added"] == 1
+    assert summary.events == 2
+    problem = refused.value.problems[0]
+    assert (problem.file, problem.line, problem.column) == (
+        "enrollments.csv",
+        2,
+        "userSourcedId",
+    )
+    assert await count_events(pool, schema) == 20
+    async with pool.acquire() as connection:
+        students = await rostering.reader.students(connection, TENANT, "alg-h")
+    assert len(students) == 3

@@ -32,6 +32,7 @@ from mastery_grading.roster_import import (
     applied,
     plan_import,
     sealed_events,
+    unresolved_problems,
 )
 from tests.unit.grading.test_oneroster import (
     CLASSES,
@@ -40,6 +41,8 @@ from tests.unit.grading.test_oneroster import (
     MANIFEST,
     ORGS,
     ROLES,
+    SESSIONS,
+    STAMP,
     USERS,
     Rows,
     lakeside,
@@ -327,3 +330,87 @@ def test_an_enrollment_marked_for_deletion_unenrols() -> None:
     ended = found.planned[0]
     assert isinstance(ended, PersonUnenrolled)
     assert ended.section_id == "alg-h"
+
+
+def only_delta(**files: Rows) -> dict[str, bytes]:
+    """A bundle whose every roster file is a delta: the files named in
+    ``files`` hold the rows given, the others only their header."""
+    headers = {
+        name: [read_rows[0]]
+        for name, read_rows in {
+            "orgs": ORGS,
+            "academicSessions": SESSIONS,
+            "courses": COURSES,
+            "classes": CLASSES,
+            "users": USERS,
+            "roles": ROLES,
+            "enrollments": ENROLLMENTS,
+        }.items()
+    }
+    manifest = [
+        [name, "delta" if name.removeprefix("file.") in headers else value]
+        for name, value in MANIFEST
+    ]
+    return lakeside(manifest=manifest, **{**headers, **files})
+
+
+def test_a_delta_enrollment_of_people_and_classes_held_already_enrols() -> None:
+    """Edsger, held, joins alg-h at Hillside, both held, in a delta that
+    names none of them again."""
+    state = imported(lakeside())
+    enrollment = ["e7", "active", STAMP, "alg-h", "hillside", "s-edsger",
+                  "student", "", "", ""]  # fmt: skip
+    bundle = read_bundle(only_delta(enrollments=[ENROLLMENTS[0], enrollment]))
+    digests = {"s-edsger": digest("s-edsger")}
+
+    problems = unresolved_problems(bundle, state, digests=digests)
+    edsger = state.people[digest("s-edsger")].person_id
+    found = plan_import(
+        bundle,
+        state,
+        digests={},
+        person_ids={"s-edsger": edsger},
+        at=SECOND_IMPORT,
+    )
+
+    assert [(r.target, r.sourced_id) for r in bundle.unresolved] == [
+        ("classes.csv", "alg-h"),
+        ("orgs.csv", "hillside"),
+        ("users.csv", "s-edsger"),
+    ]
+    assert problems == []
+    assert kinds(found) == ["PersonEnrolled"]
+
+
+def test_a_delta_reference_to_nobody_held_is_a_problem_where_it_is_made() -> None:
+    """A delta enrollment of s-nobody names enrollments.csv line 2."""
+    state = imported(lakeside())
+    enrollment = ["e8", "active", STAMP, "alg-h", "hillside", "s-nobody",
+                  "student", "", "", ""]  # fmt: skip
+    bundle = read_bundle(only_delta(enrollments=[ENROLLMENTS[0], enrollment]))
+
+    problems = unresolved_problems(
+        bundle, state, digests={"s-nobody": digest("s-nobody")}
+    )
+
+    assert [(p.file, p.line, p.column) for p in problems] == [
+        ("enrollments.csv", 2, "userSourcedId")
+    ]
+    assert "s-nobody is not a sourcedId in users.csv" in problems[0].message
+
+
+def test_a_delta_class_of_a_course_held_keeps_the_course_title() -> None:
+    """A new class of Algebra I, whose course the delta does not resend,
+    is rostered with the course title held."""
+    state = imported(lakeside())
+    geometry = ["alg-h2", "active", STAMP, "Algebra I, period 2", "09",
+                "algebra", "MA1-H2", "scheduled", "", "hillside", "fall-26",
+                "", "", "2"]  # fmt: skip
+    bundle = read_bundle(only_delta(classes=[CLASSES[0], geometry]))
+
+    found = plan(bundle, state, SECOND_IMPORT)
+
+    assert unresolved_problems(bundle, state, digests={}) == []
+    section = found.planned[0]
+    assert isinstance(section, SectionRostered)
+    assert (section.section_id, section.course_title) == ("alg-h2", "Algebra I")

@@ -353,15 +353,20 @@ def demo_corrections(
     assignments: Sequence[DemoAssignment], *, seed: int = SEED
 ) -> list[DemoCorrection]:
     """Return a handful of corrections: rubrics misread (amended one level
-    up) and work recorded for the wrong student (voided)."""
+    up, or down from the top) and work recorded for the wrong student
+    (voided)."""
     rng = random.Random(seed + 2)
     picked = rng.sample(list(assignments), k=min(6, len(assignments)))
     corrections = []
     for number, assignment in enumerate(picked):
         score = rng.choice(assignment.scores)
-        if number % 2 == 0:
-            new_level: int | None = min(LEVEL_COUNT - 1, score.level_index + 1)
+        new_level: int | None
+        if number % 2 == 0 and score.level_index < LEVEL_COUNT - 1:
+            new_level = score.level_index + 1
             reason = "Rubric misread: the work shows the next level"
+        elif number % 2 == 0:
+            new_level = score.level_index - 1
+            reason = "Rubric misread: the work shows the level below"
         else:
             new_level = None
             reason = "Recorded for the wrong student"

@@ -43,7 +43,8 @@ STANDARD_CODES = tuple(
 )
 # A snapshot appears moments after its first grade; a slow machine gets
 # this long before the demo gives up.
-SNAPSHOT_DEADLINE = 60.0
+SNAPSHOT_DEADLINE = 120.0
+MINIMUM_EVIDENCE = 2
 
 Mint = Callable[..., str]
 
@@ -51,12 +52,15 @@ Mint = Callable[..., str]
 class DemoLoadError(Exception):
     """Raised when a service refuses a step of the demo, naming the step."""
 
-    def __init__(self, step: str, response: httpx.Response) -> None:
+    def __init__(self, step: str, status: int, detail: str) -> None:
         self.step = step
-        self.status = response.status_code
-        super().__init__(
-            f"{step} was refused ({response.status_code}): {response.text}"
-        )
+        self.status = status
+        super().__init__(f"{step} was refused ({status}): {detail}")
+
+    @classmethod
+    def refused(cls, step: str, response: httpx.Response) -> DemoLoadError:
+        """Return the error of a step a service answered with a failure."""
+        return cls(step, response.status_code, response.text)
 
 
 class DemoLinks(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,7 +103,7 @@ class DemoClients:
             method, path, headers=headers, **kwargs
         )
         if not response.is_success:
-            raise DemoLoadError(step, response)
+            raise DemoLoadError.refused(step, response)
         return response.json() if response.content else None
 
     async def close(self) -> None:
@@ -123,8 +127,12 @@ async def load_demo(urls: Mapping[str, str], *, mint: Mint) -> DemoLinks:
         )
         await _corrections(clients, admin, assignments, recorded, people)
         section = roster.sections[2]
-        student = people[section.student_ids[0]]
+        shared = section.student_ids[0]
+        student = people[shared]
         path = await _share_link(clients, admin, student, section.sourced_id)
+        await _wait_for_report(
+            clients, admin, student, evidence=_evidence_of(shared, assignments)
+        )
     finally:
         await clients.close()
 
@@ -193,7 +201,11 @@ async def _objectives(
         "PUT",
         f"/objective-sets/{set_id}/policy",
         admin,
-        json={"method": "decaying_average", "decay": 0.65, "minimum_evidence": 2},
+        json={
+            "method": "decaying_average",
+            "decay": 0.65,
+            "minimum_evidence": MINIMUM_EVIDENCE,
+        },
     )
     found = await clients.call(
         "read set", "objectives", "GET", f"/objective-sets/{set_id}", admin
@@ -226,7 +238,7 @@ async def _wait_for_catalogue(clients: DemoClients, admin: str, scale_id: UUID) 
         if response.is_success:
             return
         if loop.time() > deadline:
-            raise DemoLoadError("wait for grading's catalogue", response)
+            raise DemoLoadError.refused("wait for grading's catalogue", response)
         await asyncio.sleep(0.25)
 
 
@@ -304,7 +316,8 @@ async def _evidence(
             "/assessments/batch",
             admin,
             headers={
-                "Idempotency-Key": f"demo-{assignment.section_id}-{assignment.title}"
+                "Idempotency-Key": "demo-"
+                + f"{assignment.section_id}-{assignment.title}".replace(" ", "-")
             },
             json={
                 "section_id": assignment.section_id,
@@ -369,6 +382,52 @@ async def _corrections(
                     "reason": correction.reason,
                 },
             )
+
+
+def _evidence_of(student_id: str, assignments: Sequence[DemoAssignment]) -> int:
+    """Return how many pieces of evidence of ``student_id`` still count
+    once the demo's corrections are made."""
+    scores = sum(
+        1 for a in assignments for score in a.scores if score.student_id == student_id
+    )
+    voided = sum(
+        1
+        for c in demo_corrections(assignments)
+        if c.student_id == student_id and c.new_level_index is None
+    )
+    return scores - voided
+
+
+async def _wait_for_report(
+    clients: DemoClients, admin: str, student_id: str, *, evidence: int
+) -> None:
+    """Wait until the student's report shows all their evidence, and a level
+    on every objective with enough of it, so the link printed shows the
+    whole term."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SNAPSHOT_DEADLINE
+    while True:
+        found = await clients.call(
+            "read report", "reports", "GET", f"/students/{student_id}/report", admin
+        )
+        objectives = [
+            objective
+            for section in found["report"]["sections"]
+            for objective_set in section["objective_sets"]
+            for objective in objective_set["objectives"]
+        ]
+        shown = sum(len(o["evidence"]) for o in objectives)
+        levelled = all(
+            o["level"] is not None
+            for o in objectives
+            if len(o["evidence"]) >= MINIMUM_EVIDENCE
+        )
+        if shown == evidence and levelled:
+            return
+        if loop.time() > deadline:
+            detail = f"the report shows {shown} of {evidence} pieces of evidence"
+            raise DemoLoadError("wait for the report", 504, detail)
+        await asyncio.sleep(0.5)
 
 
 async def _share_link(

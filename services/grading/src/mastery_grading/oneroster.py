@@ -30,6 +30,7 @@ from mastery_grading.roster import (
     Person,
     PersonRole,
     RecordStatus,
+    Reference,
     RosterBundle,
     School,
     Section,
@@ -142,6 +143,11 @@ _PERSON_ROLES: Final[Mapping[str, PersonRole]] = {
     "aide": "staff",
     "counselor": "staff",
     "proctor": "staff",
+}
+
+_OTHER_SIDE: Final[Mapping[str, PersonRole]] = {
+    "guardian": "student",
+    "student": "guardian",
 }
 
 _BOM: Final = "\ufeff"
@@ -408,6 +414,7 @@ class _Builder:
         self.tables = tables
         self.problems = problems
         self.ids: dict[str, set[str] | None] = {}
+        self.unresolved: list[Reference] = []
         role_rows = tables.get("roles.csv")
         self.role_holders = (
             None
@@ -436,6 +443,7 @@ class _Builder:
             people=tuple(people),
             enrollments=tuple(enrollments),
             guardian_links=links,
+            unresolved=tuple(self.unresolved),
         )
 
     def _each(self, file: str, build: Callable[[_Cells], T | None]) -> list[T]:
@@ -466,10 +474,23 @@ class _Builder:
         return self.manifest.modes.get(cells.file, "bulk")
 
     def _refer(self, cells: _Cells, column: str, file: str, value: str) -> None:
-        """Refuse ``value`` if ``file`` was read and has no such record."""
+        """Refuse ``value`` if ``file`` was read and has no such record,
+        unless ``file`` is a delta: then the record may have come in an
+        earlier bundle, and the reference is left for the import to find."""
         known = self.ids.get(file)
-        if value and known is not None and value not in known:
-            cells.refuse(column, f"{value} is not a sourcedId in {file}")
+        if not value or known is None or value in known:
+            return
+        if self.manifest.modes.get(file) == "delta":
+            reference = Reference(
+                file=cells.file,
+                line=cells.row.line,
+                column=column,
+                target=file,
+                sourced_id=value,
+            )
+            self.unresolved.append(reference)
+            return
+        cells.refuse(column, f"{value} is not a sourcedId in {file}")
 
     def _org_types(self) -> dict[str, str]:
         """Map each org to its type, so classes can insist on a school."""
@@ -479,7 +500,9 @@ class _Builder:
     def _school(self, cells: _Cells, org_types: Mapping[str, str]) -> School | None:
         kind = cells.choice("type", _ORG_TYPES)
         parent_id = cells.optional("parentSourcedId")
-        if parent_id is not None and parent_id not in org_types:
+        # Grading keeps no district, so a delta's parent cannot be checked.
+        delta = self.manifest.modes.get("orgs.csv") == "delta"
+        if parent_id is not None and parent_id not in org_types and not delta:
             cells.refuse("parentSourcedId", f"{parent_id} is not a sourcedId in orgs")
         school = School(
             sourced_id=cells.text("sourcedId"),
@@ -625,13 +648,19 @@ class _Builder:
         """Link guardians and students named in each other's agents, from
         whichever side the bundle lists them."""
         role_of = {person.sourced_id: person.role for person in people}
+        delta = self.manifest.modes.get("users.csv") == "delta"
         links: dict[tuple[str, str], None] = {}
         for row in self.tables.get("users.csv") or []:
             cells = _Cells("users.csv", row, self.problems)
             user_id = cells.text("sourcedId")
             for agent_id in cells.ids("agentSourcedIds"):
                 self._refer(cells, "agentSourcedIds", "users.csv", agent_id)
-                pair = (role_of.get(user_id), role_of.get(agent_id))
+                user_role, agent_role = role_of.get(user_id), role_of.get(agent_id)
+                if agent_role is None and delta:
+                    # An agent the delta does not carry is taken to be of the
+                    # other side; the import checks that they are held.
+                    agent_role = _OTHER_SIDE.get(user_role or "")
+                pair = (user_role, agent_role)
                 if pair == ("guardian", "student"):
                     links[(user_id, agent_id)] = None
                 elif pair == ("student", "guardian"):

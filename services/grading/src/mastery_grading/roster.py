@@ -126,8 +126,24 @@ class GuardianLink(msgspec.Struct, frozen=True, kw_only=True):
     student_id: str
 
 
+class Reference(msgspec.Struct, frozen=True, kw_only=True):
+    """A reference a delta bundle makes to a record it does not carry,
+    left to be found in the roster already held: ``sourced_id`` in
+    ``target``, named at ``file`` line ``line`` column ``column``."""
+
+    file: str
+    line: int
+    column: str
+    target: str
+    sourced_id: str
+
+
 class RosterBundle(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything one OneRoster bundle says about the schools it covers."""
+    """Everything one OneRoster bundle says about the schools it covers.
+
+    ``unresolved`` lists the references into delta files that name records
+    the bundle does not carry; an import must find each in the roster held.
+    """
 
     manifest: Manifest
     schools: tuple[School, ...]
@@ -137,3 +153,4 @@ class RosterBundle(msgspec.Struct, frozen=True, kw_only=True):
     people: tuple[Person, ...]
     enrollments: tuple[Enrollment, ...]
     guardian_links: tuple[GuardianLink, ...]
+    unresolved: tuple[Reference, ...] = ()

@@ -45,8 +45,8 @@ from mastery_events.contract.roster import (
     TermRostered,
 )
 from mastery_events.envelope import Event
+from mastery_grading.errors import RosterProblem
 from mastery_grading.roster import (
-    Course,
     Enrollment,
     FileMode,
     Person,
@@ -276,17 +276,72 @@ def term_facts(term: Term) -> TermFacts:
     )
 
 
-def section_facts(section: Section, course: Course) -> SectionFacts:
-    """Return what grading keeps of ``section``, taught from ``course``."""
+def section_facts(
+    section: Section, *, course_title: str, course_code: str | None
+) -> SectionFacts:
+    """Return what grading keeps of ``section``, its course's title and
+    code folded in."""
     return SectionFacts(
         title=section.title,
         class_code=section.class_code,
         school_id=section.school_id,
         course_id=section.course_id,
-        course_title=course.title,
-        course_code=course.course_code,
+        course_title=course_title,
+        course_code=course_code,
         term_ids=section.term_ids,
     )
+
+
+def unresolved_problems(
+    bundle: RosterBundle, state: RosterState, *, digests: Mapping[str, str]
+) -> list[RosterProblem]:
+    """Return a problem for each reference of a delta bundle to a record
+    that neither the bundle nor the roster held has.
+
+    ``digests`` must cover the users referred to. Orgs are held only as
+    schools, so only a reference meant to be a school is checked; a course
+    or a role may belong to a district grading does not keep.
+    """
+    held = {
+        "classes.csv": _present(state.sections),
+        "academicSessions.csv": _present(state.terms),
+        "orgs.csv": _present(state.schools),
+        "courses.csv": {
+            stored.facts.course_id
+            for stored in state.sections.values()
+            if isinstance(stored.facts, SectionFacts)
+        },
+    }
+    people = {key for key, person in state.people.items() if not person.removed}
+
+    problems = []
+    for reference in bundle.unresolved:
+        if reference.target == "users.csv":
+            found = digests.get(reference.sourced_id) in people
+        elif reference.target == "orgs.csv":
+            found = reference.column != "schoolSourcedId" or (
+                reference.sourced_id in held["orgs.csv"]
+            )
+        else:
+            found = reference.sourced_id in held.get(reference.target, set())
+        if not found:
+            message = (
+                f"{reference.sourced_id} is not a sourcedId in {reference.target} "
+                "nor in the roster held"
+            )
+            problem = RosterProblem(
+                file=reference.file,
+                line=reference.line,
+                column=reference.column,
+                message=message,
+            )
+            problems.append(problem)
+
+    return problems
+
+
+def _present(stored: Mapping[str, Stored]) -> set[str]:
+    return {key for key, row in stored.items() if not row.removed}
 
 
 def _deleted(status: RecordStatus | None) -> bool:
@@ -357,17 +412,13 @@ class _Planner:
         stored: Stored | None,
         facts: SchoolFacts | TermFacts | SectionFacts,
         rostered: Event,
-    ) -> bool:
+    ) -> None:
         """Note ``rostered`` when the record is new, changed or back from
-        removal; tell whether it was noted."""
+        removal."""
         if stored is None or stored.removed:
             self._note(kind, "added", rostered)
-            return True
-        if stored.facts != facts:
+        elif stored.facts != facts:
             self._note(kind, "changed", rostered)
-            return True
-
-        return False
 
     def _absent(
         self, file: str, stored: Mapping[str, Stored], listed: Iterable[str]
@@ -435,13 +486,25 @@ class _Planner:
     def _sections(self) -> None:
         stored = self.state.sections
         courses = {course.sourced_id: course for course in self.bundle.courses}
+        # A delta class may be taught from a course sent in an earlier bundle.
+        held_courses = {
+            row.facts.course_id: (row.facts.course_title, row.facts.course_code)
+            for row in stored.values()
+            if isinstance(row.facts, SectionFacts)
+        }
+        for listed_course in self.bundle.courses:
+            held_courses[listed_course.sourced_id] = (
+                listed_course.title,
+                listed_course.course_code,
+            )
         for section in self.bundle.sections:
             found = stored.get(section.sourced_id)
             if _deleted(section.status):
                 if found is not None and not found.removed:
                     self._remove_section(section.sourced_id)
                 continue
-            facts = section_facts(section, courses[section.course_id])
+            title, code = held_courses[section.course_id]
+            facts = section_facts(section, course_title=title, course_code=code)
             self._section(section.sourced_id, found, facts)
             self.present_sections.add(section.sourced_id)
 

@@ -33,11 +33,16 @@ from mastery_events.tenancy import tenant_transaction
 from mastery_grading.catalogue_store import Catalogue
 from mastery_grading.errors import (
     PersonNotFoundError,
+    RosterImportError,
     SectionNotFoundError,
     UnknownObjectiveSetError,
 )
 from mastery_grading.roster import RosterBundle
-from mastery_grading.roster_import import plan_import, sealed_events
+from mastery_grading.roster_import import (
+    plan_import,
+    sealed_events,
+    unresolved_problems,
+)
 from mastery_grading.roster_store import (
     ROSTER_STREAM,
     RosterProjection,
@@ -87,10 +92,12 @@ class LinkSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Student(msgspec.Struct, frozen=True, kw_only=True):
-    """A student of a section with their personal fields, opened."""
+    """A student of a section with their personal fields, opened; an
+    erased student's fields are ``None``."""
 
     person_id: UUID
     fields: dict[str, str | None] | None
+    erased: bool = False
 
 
 class Rostering:
@@ -128,16 +135,27 @@ class Rostering:
         ):
             version = await self._take_turn(connection, tenant_id)
 
-            # Load: people are found again by the digest of their sourcedId.
+            # Load: people are found again by the digest of their sourcedId,
+            # those a delta refers to without listing them included.
+            sourced_ids = [person.sourced_id for person in bundle.people]
+            sourced_ids += [
+                reference.sourced_id
+                for reference in bundle.unresolved
+                if reference.target == "users.csv"
+            ]
             digests = {
-                person.sourced_id: await self.keyring.digest(
-                    connection, tenant_id=tenant_id, value=person.sourced_id
+                sourced_id: await self.keyring.digest(
+                    connection, tenant_id=tenant_id, value=sourced_id
                 )
-                for person in bundle.people
+                for sourced_id in sourced_ids
             }
+            listed = [digests[person.sourced_id] for person in bundle.people]
             state = await self.reader.state(
-                connection, tenant_id, listed=digests.values(), keyring=self.keyring
+                connection, tenant_id, listed=listed, keyring=self.keyring
             )
+            problems = unresolved_problems(bundle, state, digests=digests)
+            if problems:
+                raise RosterImportError(tuple(problems[:50]), total=len(problems))
             person_ids = {
                 sourced_id: (
                     state.people[digest].person_id
@@ -265,7 +283,11 @@ class Rostering:
             )
 
         return [
-            Student(person_id=row.person_id, fields=opened.get(row.person_id))
+            Student(
+                person_id=row.person_id,
+                fields=opened.get(row.person_id),
+                erased=row.erased,
+            )
             for row in rows
         ]
 

@@ -171,16 +171,18 @@ async def section_students(
     students = await rostering.students(identity.tenant_id, section_id)
     views = []
     for student in students:
-        fields = student.fields or {}
+        # A seal that does not open counts as erased: no half-read name.
+        erased = student.erased or student.fields is None
+        fields = {} if erased else (student.fields or {})
         given, family = fields.get("given_name"), fields.get("family_name")
         name = " ".join(part for part in (given, family) if part)
         views.append(
             StudentView(
                 person_id=student.person_id,
-                display_name=ERASED_NAME if student.fields is None else name,
+                display_name=ERASED_NAME if erased else name,
                 given_name=given,
                 family_name=family,
-                erased=student.fields is None,
+                erased=erased,
             )
         )
     return views
