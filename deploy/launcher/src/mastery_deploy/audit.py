@@ -219,7 +219,7 @@ def import_(file: Path) -> None:
 
     try:
         tenant_id, counts = asyncio.run(run())
-    except (EventsError, OSError) as error:
+    except (EventsError, OSError, asyncpg.PostgresError) as error:
         raise click.ClickException(str(error)) from None
     for schema, count in counts.items():
         click.echo(f"{schema} {tenant_id}: {count} events imported")
