@@ -9,9 +9,19 @@ import asyncpg
 import pytest
 
 from mastery_events.contract import CONTRACT
+from mastery_events.keyring import (
+    SCHEMA as KEYRING_SCHEMA,
+)
+from mastery_events.keyring import (
+    Keyring,
+    LocalKeyWrapper,
+    decode_key_encryption_key,
+    keyring_migrations,
+)
 from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.store import EventStore
 from tests.engines import TestEngines, test_engines
+from tests.keys import KEY_ENCRYPTION_KEY
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +81,15 @@ def subject_prefix() -> str:
     """A NATS subject prefix of this test's own, so tests sharing one
     server never see each other's messages."""
     return f"test{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+async def keyring(pool: asyncpg.Pool) -> Keyring:
+    """The session's keyring, on the shared ``keyring`` schema, sealing with
+    the session's key-encryption key."""
+    made = Keyring(LocalKeyWrapper(decode_key_encryption_key(KEY_ENCRYPTION_KEY)))
+    async with pool.acquire() as connection:
+        await migrate(connection, KEYRING_SCHEMA, keyring_migrations())
+        await made.check(connection)
+
+    return made

@@ -16,6 +16,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from mastery_events.identity import Role, mint_token
 from mastery_events.settings import Settings
+from tests.keys import KEY_ENCRYPTION_KEY
 
 ISSUER = "https://id.lakeside.example"
 AUDIENCE = "mastery-tests"
@@ -49,6 +50,7 @@ class TestKeys:
             jwt_audience=AUDIENCE,
             jwt_jwks=str(self.jwks),
             jwt_secret=self.secret,
+            key_encryption_key=KEY_ENCRYPTION_KEY,
             **engines,
         )
 

@@ -572,3 +572,75 @@ async def test_database_outage_delays_events_without_parking_them(
             assert await bus.dead_letters("reports-outage") == []
     finally:
         postgres.stop()
+
+
+@dataclass
+class Slowed(Applied):
+    """The test handler, taking a few milliseconds per event as a real
+    projection's queries would, so a batch is still in hand when its
+    process dies."""
+
+    async def __call__(
+        self, connection: Connection, envelope: Envelope, event: Event
+    ) -> None:
+        """Wait a little, then apply the event as ``Applied`` does."""
+        await asyncio.sleep(0.005)
+        await super().__call__(connection, envelope, event)
+
+
+async def test_two_instances_share_one_durable_and_one_dying_doubles_nothing(
+    bus: Bus, pool: asyncpg.Pool, schema: str, nats_url: str, applied: Applied
+) -> None:
+    """Two service instances bind one durable consumer, each over its own
+    NATS connection. One is killed mid-load, connection first, with a batch
+    in hand: the other receives what the dead one never acked, and every
+    event ends up applied exactly once."""
+    events = [recorded(f"student-{n}") for n in range(200)]
+    survivor_handler = Slowed(pool=pool, schema=schema)
+    doomed_handler = Slowed(pool=pool, schema=schema)
+    connections = [await nats.connect(nats_url) for _ in range(2)]
+    survivor, doomed = (
+        DurableConsumer(
+            connection.jetstream(),
+            pool,
+            name="reports-mastery",
+            stream=bus.stream,
+            filter_subjects=[bus.subjects.service_events("grading")],
+            schema=schema,
+            handler=handler,
+            subjects=bus.subjects,
+            settings=FAST,
+        )
+        for connection, handler in zip(
+            connections, [survivor_handler, doomed_handler], strict=True
+        )
+    )
+    survivor_task = asyncio.create_task(survivor.run())
+    doomed_task = asyncio.create_task(doomed.run())
+    for envelope in events:
+        await bus.publish(envelope)
+
+    async def doomed_is_working() -> bool:
+        return len(doomed_handler.calls) >= 10
+
+    await eventually(doomed_is_working, what="the second instance applying")
+    await connections[1].close()
+    doomed_task.cancel()
+    await asyncio.wait([doomed_task])
+
+    async def all_applied() -> bool:
+        return len(await applied.rows()) == len(events) and await settled(survivor)
+
+    try:
+        await eventually(all_applied, within=30, what="every event applied")
+    finally:
+        await survivor.stop()
+        await survivor_task
+        await connections[0].close()
+    rows = await applied.rows()
+    assert sorted(row["event_id"] for row in rows) == sorted(
+        envelope.event_id for envelope in events
+    )
+    assert len(set(await applied.processed())) == len(events) == 200
+    assert survivor_handler.calls
+    assert await bus.dead_letters("reports-mastery") == []

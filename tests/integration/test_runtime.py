@@ -22,6 +22,7 @@ from mastery_events.envelope import PendingEvent
 from mastery_events.runtime import RuntimeNotStartedError, Service, ServiceRuntime
 from mastery_events.settings import Settings
 from mastery_events.subjects import Subjects
+from tests.keys import KEY_ENCRYPTION_KEY
 
 SET_ID = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa2")
 MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
@@ -46,6 +47,7 @@ def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
         nats_url=nats_url,
         subject_prefix=subject_prefix,
         relay_poll_interval=0.2,
+        key_encryption_key=KEY_ENCRYPTION_KEY,
     )
 
 

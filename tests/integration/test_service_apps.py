@@ -21,6 +21,7 @@ from mastery_events.subjects import Subjects
 from mastery_grading.app import create_app as create_grading
 from mastery_objectives.app import create_app as create_objectives
 from mastery_reports.app import create_app as create_reports
+from tests.keys import KEY_ENCRYPTION_KEY
 
 APPS: dict[str, Callable[[Settings], Litestar]] = {
     "objectives": create_objectives,
@@ -56,6 +57,7 @@ def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
         database_url=database_url,
         nats_url=nats_url,
         subject_prefix=subject_prefix,
+        key_encryption_key=KEY_ENCRYPTION_KEY,
     )
 
 

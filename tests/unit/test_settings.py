@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mastery_events.keyring import new_key_encryption_key
 from mastery_events.settings import Settings, SettingsError, variable
 
 CONFIGURATION_DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
@@ -165,3 +166,24 @@ def test_every_setting_is_documented_in_the_configuration_table() -> None:
     expected = {variable(field) for field in Settings.__struct_fields__}
     assert expected - documented == set()
     assert documented - expected == set()
+
+
+def test_a_key_encryption_key_must_be_32_bytes_and_is_never_echoed() -> None:
+    """A short or malformed key-encryption key is refused by name, and the
+    complaint does not repeat the value."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_environment({"MASTERY_KEY_ENCRYPTION_KEY": "c2hvcnQta2V5"})
+
+    (problem,) = refused.value.problems
+    assert "MASTERY_KEY_ENCRYPTION_KEY" in problem
+    assert "32 bytes" in problem
+    assert "c2hvcnQta2V5" not in problem
+
+
+def test_a_key_encryption_key_of_32_bytes_is_accepted() -> None:
+    """A key made by the keyring's own generator reads back unchanged."""
+    key = new_key_encryption_key()
+
+    settings = Settings.from_environment({"MASTERY_KEY_ENCRYPTION_KEY": key})
+
+    assert settings.key_encryption_key == key

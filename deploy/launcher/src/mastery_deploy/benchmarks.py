@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import entry_points
 from pathlib import Path
 from uuid import UUID
 
@@ -457,10 +458,11 @@ async def run_store_benchmark(
         ]
 
 
-def results_table(measurements: list[Measurement]) -> str:
-    """Render the measurements as a Markdown table."""
+def results_table(measurements: list[Measurement], *, side: str = "store") -> str:
+    """Render the measurements as a Markdown table, the measured ``side``
+    beside raw asyncpg."""
     lines = [
-        "| workload | store events/s | raw events/s | store / raw | target |",
+        f"| workload | {side} events/s | raw events/s | {side} / raw | target |",
         "|---|---:|---:|---:|---|",
     ]
     for measurement in measurements:
@@ -476,7 +478,32 @@ def results_table(measurements: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
-@click.group()
+BENCHMARKS_GROUP = "mastery.benchmarks"
+
+
+class BenchGroup(click.Group):
+    """The benchmarks: the store's, here, and each installed service's,
+    registered under the ``mastery.benchmarks`` entry-point group and
+    imported only when run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the built-in and the installed benchmarks' names."""
+        installed = {entry.name for entry in entry_points(group=BENCHMARKS_GROUP)}
+        return sorted({*super().list_commands(ctx), *installed})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a built-in benchmark, or load an installed one by name."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        for entry in entry_points(group=BENCHMARKS_GROUP, name=cmd_name):
+            loaded: click.Command = entry.load()
+            return loaded
+
+        return None
+
+
+@click.group(cls=BenchGroup)
 def bench() -> None:
     """Measure the backend's building blocks on a real server."""
 

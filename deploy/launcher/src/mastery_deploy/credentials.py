@@ -20,6 +20,7 @@ from mastery_events.tenancy import APP_ROLE
 
 PASSWORD_FILE = "app-password"  # noqa: S105 - a file name, not a password
 TOKEN_SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
+KEY_ENCRYPTION_KEY_FILE = "key-encryption-key"
 
 
 def local_secret(data_dir: Path, name: str) -> str:

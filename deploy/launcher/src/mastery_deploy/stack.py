@@ -16,12 +16,14 @@ import signal
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import msgspec
 import structlog
 
 from mastery_deploy.credentials import (
+    KEY_ENCRYPTION_KEY_FILE,
     PASSWORD_FILE,
     TOKEN_SECRET_FILE,
     enable_app_login,
@@ -136,6 +138,7 @@ class Stack:
             nats_url=nats_url,
             data_dir=self.data_dir,
             jwt_secret=self._token_secret(),
+            key_encryption_key=self._key_encryption_key(),
         )
         for service in self.services:
             self.children.append(await self._spawn(service, engines))
@@ -230,6 +233,14 @@ class Stack:
         if self.settings.jwt_secret is not None or self.settings.jwt_jwks:
             return self.settings.jwt_secret
         return local_secret(self.data_dir, TOKEN_SECRET_FILE)
+
+    def _key_encryption_key(self) -> str:
+        """Return the key-encryption key the services seal personal data
+        with: the configured one, else the stack's own, kept in its data
+        folder beside the database it protects."""
+        if self.settings.key_encryption_key is not None:
+            return self.settings.key_encryption_key
+        return local_secret(self.data_dir, KEY_ENCRYPTION_KEY_FILE)
 
     async def _start_nats(self) -> str:
         self.nats = EmbeddedNats(self.data_dir / "nats")
@@ -327,9 +338,14 @@ async def run_stack(
     services: Sequence[Service],
     *,
     announce: Callable[[StackStatus], None],
+    on_ready: Callable[[StackStatus], Coroutine[Any, Any, None]] | None = None,
 ) -> int:
     """Run the stack until a stop signal or a service failure, and return
-    the exit code: 0 after a requested stop, non-zero otherwise."""
+    the exit code: 0 after a requested stop, non-zero otherwise.
+
+    ``on_ready`` runs once every service answers, beside the watch, so a
+    stop signal or a dying service ends it too.
+    """
     stack = Stack(settings, services)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -339,8 +355,15 @@ async def run_stack(
         stack.record(status)
         announce(status)
         logger.info("stack.ready", status_file=str(stack.status_file))
+        if on_ready is None:
+            return await stack.watch()
 
-        return await stack.watch()
+        extra = asyncio.create_task(on_ready(status), name="stack-on-ready")
+        try:
+            return await stack.watch()
+        finally:
+            extra.cancel()
+            await asyncio.gather(extra, return_exceptions=True)
     except StackInterruptedError:
         return INTERRUPTED
     except (StackError, EngineError, EventsError) as error:

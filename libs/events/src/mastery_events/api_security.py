@@ -42,9 +42,9 @@ from mastery_events.identity import (
 
 PUBLIC = "public"
 BULK = "bulk"
-# Paths every deployment serves without a token: probes and the API's
-# description, which names no record.
-OPEN_PATHS = ["^/healthz$", "^/readyz$", "^/schema"]
+# Paths every deployment serves without a token: probes, the API's
+# description and the metrics, none of which names a record or a tenant.
+OPEN_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/schema"]
 BODY_LIMIT = 1024 * 1024
 BULK_BODY_LIMIT = 20 * 1024 * 1024
 # Requests per minute from one client address to public and bulk routes.

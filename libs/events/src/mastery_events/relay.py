@@ -34,6 +34,7 @@ from mastery_events.database import Connection
 from mastery_events.envelope import Envelope
 from mastery_events.errors import EventsError
 from mastery_events.jetstream import StreamSettings, ensure_stream
+from mastery_events.metrics import EVENTS_PUBLISHED
 from mastery_events.publisher import (
     Ack,
     Message,
@@ -491,6 +492,7 @@ class Relay:
         an ack of a new message were there before this relay sent them."""
         stored = sum(1 for ack in acks if not ack.duplicate)
         self.published += stored
+        EVENTS_PUBLISHED.labels(self.service).inc(stored)
         self.duplicates += len(events) - stored
         async with self._bounded():
             await self._checkpoints.save(connection, checkpoint_of(events[-1]))

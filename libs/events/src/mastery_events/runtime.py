@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
 
 import asyncpg
 import msgspec
@@ -25,6 +26,8 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
+from mastery_events import metrics
+from mastery_events.checkpoints import Checkpoints, Lag
 from mastery_events.consumer import ConsumerSettings, DurableConsumer, Handler
 from mastery_events.contract import CONTRACT, Registry
 from mastery_events.errors import EventsError
@@ -34,11 +37,22 @@ from mastery_events.jetstream import (
     ensure_dead_letter_stream,
     ensure_stream,
 )
+from mastery_events.keyring import (
+    SCHEMA as KEYRING_SCHEMA,
+)
+from mastery_events.keyring import (
+    KeyEncryptionKeyMissingError,
+    Keyring,
+    LocalKeyWrapper,
+    decode_key_encryption_key,
+    keyring_migrations,
+)
 from mastery_events.migrations import Migration, event_store_migrations, migrate
 from mastery_events.relay import Relay, RelaySettings
-from mastery_events.settings import Settings
+from mastery_events.settings import Settings, variable
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
+from mastery_events.tenancy import system_transaction
 
 # A readiness probe must answer quickly, even when an engine hangs.
 CHECK_TIMEOUT = 2.0
@@ -48,6 +62,13 @@ POOL_SIZE = 10
 # How long a stop waits for the bus link to end, retrying the cancel.
 BUS_STOP_TIMEOUT = 10.0
 BUS_CANCEL_RETRY = 0.2
+# What a database that is away, slow or restarting raises.
+DATABASE_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 class Follower(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,13 +87,42 @@ class Follower(msgspec.Struct, frozen=True, kw_only=True):
     settings: ConsumerSettings = ConsumerSettings()
 
 
+class Worker(Protocol):
+    """A task a service runs for as long as it runs: ``run`` until
+    ``stop`` is called."""
+
+    async def run(self) -> None:
+        """Work until stopped."""
+
+    async def stop(self) -> None:
+        """Ask ``run`` to finish the work in hand and return."""
+
+
+class Projection(msgspec.Struct, frozen=True, kw_only=True):
+    """A follower of the service's own log, run in its process.
+
+    ``start`` builds the worker from the service's event store. It needs
+    only the database, so it runs from start-up whether NATS answers or
+    not; read models that must commit with their checkpoint follow the
+    log this way rather than through the bus.
+    """
+
+    name: str
+    start: Callable[[EventStore], Worker]
+
+
 class Service(msgspec.Struct, frozen=True, kw_only=True):
-    """A service as the runtime sees it: a name, its own migrations and the
-    consumers it runs on other services' events."""
+    """A service as the runtime sees it: a name, its own migrations, the
+    consumers it runs on other services' events and the projections it
+    runs on its own."""
 
     name: str
     migrations: tuple[Migration, ...] = ()
     followers: tuple[Follower, ...] = ()
+    # A service that seals or shows people's names needs the keyring, and
+    # refuses to start without the key-encryption key.
+    personal_data: bool = False
+    projections: tuple[Projection, ...] = ()
 
     @property
     def schema(self) -> str:
@@ -159,6 +209,8 @@ class ServiceRuntime:
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._consumers: list[tuple[DurableConsumer, asyncio.Task[None]]] = []
+        self._keyring: Keyring | None = None
+        self._workers: list[tuple[Worker, asyncio.Task[None]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -167,6 +219,14 @@ class ServiceRuntime:
             message = f"the runtime of {self.service.name} has not started"
             raise RuntimeNotStartedError(message)
         return self._pool
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring that seals and opens people's personal fields."""
+        if self._keyring is None:
+            message = f"{self.service.name} has no keyring: it keeps no personal data"
+            raise RuntimeNotStartedError(message)
+        return self._keyring
 
     @property
     def store(self) -> EventStore:
@@ -181,6 +241,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         """Open the pool, migrate the schema, and begin linking to the bus."""
         database_url, nats_url = self.settings.require_engines()
+        keyring = self._configured_keyring()
         self._closing = False
 
         # No floor of idle connections: asyncpg would log a traceback on
@@ -197,19 +258,44 @@ class ServiceRuntime:
             applied = await migrate(
                 migrator, self.service.schema, self.service.all_migrations()
             )
+            if keyring is not None:
+                applied += await migrate(migrator, KEYRING_SCHEMA, keyring_migrations())
         finally:
             await migrator.close()
+        if keyring is not None:
+            async with self.pool.acquire() as connection:
+                await keyring.check(connection)
+            self._keyring = keyring
         self._log.info(
             "service.migrated",
             schema=self.service.schema,
             applied=[f"{m.component}/{m.number:04d}" for m in applied],
         )
 
+        for projection in self.service.projections:
+            worker = projection.start(self.store)
+            task = asyncio.create_task(
+                worker.run(), name=f"{self.service.name}-{projection.name}"
+            )
+            task.add_done_callback(self._report_worker)
+            self._workers.append((worker, task))
+
         self._bus_task = asyncio.create_task(
             self._link_bus(nats_url.split(",")), name=f"{self.service.name}-bus"
         )
         self._bus_task.add_done_callback(self._report_bus_link)
         self._log.info("service.started")
+
+    def _configured_keyring(self) -> Keyring | None:
+        """Return the keyring a service with personal data needs, or raise
+        before anything starts when no key-encryption key is configured."""
+        if not self.service.personal_data:
+            return None
+        encoded = self.settings.key_encryption_key
+        if encoded is None:
+            raise KeyEncryptionKeyMissingError(variable("key_encryption_key"))
+
+        return Keyring(LocalKeyWrapper(decode_key_encryption_key(encoded)))
 
     async def stop(self) -> None:
         """Stop the bus link, the consumers and the relay, close NATS, then
@@ -226,9 +312,11 @@ class ServiceRuntime:
         if not self._nats.is_closed:
             await self._nats.close()
         self._streams_ready = False
+        await self._stop_workers()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        self._keyring = None
         self._log.info("service.stopped")
 
     @contextlib.asynccontextmanager
@@ -257,13 +345,66 @@ class ServiceRuntime:
 
         return readiness
 
+    async def sample_metrics(self) -> None:
+        """Set the relay and consumer gauges from what the database and
+        JetStream say now; a gauge whose source does not answer is dropped
+        rather than left showing an old value."""
+        name = self.service.name
+        relay = self._relay
+        metrics.RELAY_LEADER.labels(name).set(relay is not None and relay.is_leader)
+        lag = await self._relay_lag()
+        if lag is None:
+            metrics.RELAY_LAG_EVENTS.remove(name)
+            metrics.RELAY_LAG_SECONDS.remove(name)
+        else:
+            metrics.RELAY_LAG_EVENTS.labels(name).set(lag.events)
+            metrics.RELAY_LAG_SECONDS.labels(name).set(lag.oldest_age or 0.0)
+
+        for consumer, _ in self._consumers:
+            labels = (consumer.name, consumer.stream)
+            try:
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    found = await consumer.lag()
+            except (NatsError, TimeoutError) as error:
+                metrics.CONSUMER_PENDING.remove(*labels)
+                metrics.CONSUMER_ACK_PENDING.remove(*labels)
+                self._log.warning(
+                    "metrics.consumer_lag_unavailable",
+                    consumer=consumer.name,
+                    error=type(error).__name__,
+                )
+                continue
+            metrics.CONSUMER_PENDING.labels(*labels).set(found.pending)
+            metrics.CONSUMER_ACK_PENDING.labels(*labels).set(found.ack_pending)
+
+    async def _relay_lag(self) -> Lag | None:
+        """Measure the relay's lag, or return ``None`` when the database
+        does not answer in time."""
+        if self._pool is None:
+            return None
+        # Any process can measure it, leader or standby: it is a question
+        # about the shared checkpoint, not about this process's relay.
+        checkpoints = Checkpoints(self.service.schema, RelaySettings().name)
+        try:
+            async with (
+                asyncio.timeout(CHECK_TIMEOUT),
+                self._pool.acquire() as connection,
+                system_transaction(connection),
+            ):
+                return await checkpoints.lag(connection)
+        except DATABASE_ERRORS as error:
+            self._log.warning(
+                "metrics.relay_lag_unavailable", error=type(error).__name__
+            )
+            return None
+
     async def _database_answers(self) -> bool:
         if self._pool is None:
             return False
         try:
             async with self._pool.acquire(timeout=CHECK_TIMEOUT) as connection:
                 await connection.fetchval("SELECT 1", timeout=CHECK_TIMEOUT)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_ERRORS:
             return False
 
         return True
@@ -402,6 +543,23 @@ class ServiceRuntime:
                 # The stop came before the task first ran, which would clear it.
                 task.cancel()
             await asyncio.wait([task])
+
+    async def _stop_workers(self) -> None:
+        # Each commits or rolls back the batch in hand before the pool goes.
+        while self._workers:
+            worker, task = self._workers.pop()
+            await worker.stop()
+            if not task.done():
+                task.cancel()
+            await asyncio.wait([task])
+
+    def _report_worker(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._log.error(
+                "service.worker_failed",
+                task=task.get_name(),
+                error=type(error).__name__,
+            )
 
     def _report_consumer(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and (error := task.exception()) is not None:

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import structlog
 import uvicorn
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Router, get
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig, StructLoggingConfig
 from litestar.middleware.logging import LoggingMiddlewareConfig
@@ -30,6 +30,7 @@ from litestar.plugins.problem_details import (
     ProblemDetailsException,
     ProblemDetailsPlugin,
 )
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.types import ControllerRouterHandler
 
@@ -48,6 +49,7 @@ from mastery_events.runtime import Liveness, NotReadyError, Readiness, ServiceRu
 from mastery_events.settings import Settings
 
 PROBES = ["/healthz", "/readyz"]
+METRICS = "/metrics"
 CLIENT_ERRORS = frozenset(range(400, 500))
 
 
@@ -81,10 +83,10 @@ def service_app(
         return await runtime.require_ready()
 
     return Litestar(
-        route_handlers=[healthz, readyz, *route_handlers],
+        route_handlers=[healthz, readyz, metrics_router(runtime), *route_handlers],
         lifespan=[lambda app: loaded_keys(keys, app), lambda _: runtime.running()],
         on_app_init=[auth.on_app_init],
-        middleware=[rate_limit().middleware],
+        middleware=[request_metrics(name).middleware, rate_limit().middleware],
         before_send=[add_security_headers],
         dependencies={"identity": Provide(caller, sync_to_thread=False)},
         request_max_body_size=BODY_LIMIT,
@@ -103,6 +105,34 @@ def service_app(
             ),
             StructlogPlugin(log_config(runtime.settings, refusals=refusals)),
         ],
+    )
+
+
+def metrics_router(runtime: ServiceRuntime) -> Router:
+    """Serve Prometheus metrics at ``/metrics``, with the lag gauges measured
+    as each scrape arrives; the route stays out of the OpenAPI document,
+    since it is for the operator's scraper, not for the API's callers."""
+
+    async def sample(_: Request[Any, Any, Any]) -> None:
+        await runtime.sample_metrics()
+
+    return Router(
+        path="/",
+        route_handlers=[PrometheusController],
+        before_request=sample,
+        include_in_schema=False,
+    )
+
+
+def request_metrics(service: str) -> PrometheusConfig:
+    """Count and time every request but the probes and scrapes, labelled by
+    route template (``/objective-sets/{set_id}``), never by the ids in a
+    path, so no label names a record."""
+    return PrometheusConfig(
+        app_name=service,
+        prefix="mastery_http",
+        group_path=True,
+        exclude=[*(f"^{probe}$" for probe in PROBES), f"^{METRICS}$"],
     )
 
 
@@ -166,7 +196,7 @@ def log_config(
             },
         ),
         middleware_logging_config=LoggingMiddlewareConfig(
-            exclude=PROBES,
+            exclude=[*PROBES, METRICS],
             request_log_message="http.request",
             response_log_message="http.response",
             request_log_fields=["method", "path"],

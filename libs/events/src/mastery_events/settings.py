@@ -17,6 +17,7 @@ from typing import Literal, TypeVar, cast, get_args
 import msgspec
 
 from mastery_events.errors import EventsError
+from mastery_events.keyring import decode_key_encryption_key
 from mastery_events.subjects import DEFAULT_PREFIX, TOKEN
 
 PREFIX = "MASTERY_"
@@ -37,7 +38,7 @@ HOST = re.compile(r"^[A-Za-z0-9.:_-]+$")
 T = TypeVar("T")
 
 # Settings whose values are never printed, even in a complaint about them.
-SECRET_FIELDS = frozenset({"jwt_secret"})
+SECRET_FIELDS = frozenset({"jwt_secret", "key_encryption_key"})
 
 
 class SettingsError(EventsError):
@@ -76,6 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_audience: str = "mastery"
     jwt_jwks: str | None = None
     jwt_secret: str | None = None
+    key_encryption_key: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -116,6 +118,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             jwt_jwks=reader.read("jwt_jwks", None, parse_jwks),
             jwt_secret=reader.read("jwt_secret", None, parse_secret),
+            key_encryption_key=reader.read(
+                "key_encryption_key", None, parse_key_encryption_key
+            ),
         )
         reader.problems.extend(port_clashes(settings))
         if reader.problems:
@@ -305,6 +310,12 @@ def parse_secret(raw: str) -> str:
         # The value itself is never echoed: it is a secret.
         message = f"must be at least {MIN_SECRET_LENGTH} characters long"
         raise ValueError(message)
+    return raw
+
+
+def parse_key_encryption_key(raw: str) -> str:
+    """Accept a key-encryption key: 32 random bytes in URL-safe base64."""
+    decode_key_encryption_key(raw)
     return raw
 
 

@@ -21,6 +21,7 @@ from mastery_events.contract import EventType, Registry
 from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.errors import ConcurrencyError
+from mastery_events.metrics import EVENTS_APPENDED
 from mastery_events.migrations import quote_schema
 from mastery_events.subjects import check_tenant_id
 from mastery_events.tenancy import (
@@ -335,6 +336,7 @@ class EventStore:
         rows = await connection.fetch(self._insert, *plan.arguments(), self._channel)
         if len(rows) != len(plan.pending):
             await self._raise_stale(connection, plan)
+        EVENTS_APPENDED.labels(self.schema).inc(len(rows))
 
         return plan.envelopes(rows)
 

@@ -12,4 +12,6 @@ SERVICE = Service(
     migrations=tuple(
         load_migrations("reports", resources.files("mastery_reports.migrations"))
     ),
+    # Reports show students' names to the people allowed to see them.
+    personal_data=True,
 )
