@@ -257,3 +257,26 @@ async def test_verify_names_a_tampered_event_and_exits_non_zero(
         f"version 1, position {target.position})"
     ) in result.stdout
     assert f"intact: objectives {tenant}: 3 events, 3 sealed" in result.stdout
+
+
+async def test_an_export_missing_an_event_is_refused_at_the_one_after_it(
+    database_url: str,
+    fresh_database: str,
+    tenant: str,
+    history: list[Envelope],
+    tmp_path: Path,
+) -> None:
+    """Without its second line, version 2 of set-a, the export's new second
+    line, version 3, has nothing to chain to: that line is refused."""
+    export = tmp_path / "export.ndjson"
+    await mastery(
+        database_url, "audit", "export", "--tenant", tenant, "--output", str(export)
+    )
+    lines = export.read_bytes().splitlines(keepends=True)
+    export.write_bytes(b"".join([lines[0], *lines[2:]]))
+
+    result = await mastery(fresh_database, "audit", "import", str(export))
+
+    assert result.exit_code == 1
+    assert f"{export}:2:1: " in result.output
+    assert "stream set-a has no version 2 to chain version 3" in result.output
