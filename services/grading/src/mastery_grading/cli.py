@@ -21,6 +21,7 @@ from mastery_grading.errors import GradingError, InvalidParameterError
 from mastery_grading.mastery import METHODS, Method, Policy, TieRule
 from mastery_grading.previews import PreviewResult, preview, with_threshold
 from mastery_grading.rebuild import Rebuild, RebuildReport
+from mastery_grading.roster_commands import roster
 from mastery_grading.scales import BUILT_IN_SCALES, DEFAULT_SCALE
 from mastery_grading.service import SERVICE
 
@@ -37,6 +38,9 @@ OPTION_NAMES = {
 @click.group(name="grading")
 def command() -> None:
     """Run the grading service."""
+
+
+command.add_command(roster)
 
 
 @command.command()
