@@ -103,6 +103,7 @@ async def test_catching_up_after_downtime_equals_a_full_rebuild(
     ]
     assert sum(evidence) == GRADES_WHILE_DOWN + 1
     assert rebuilt.snapshot == caught.snapshot
+    assert set(caught.positions) == {"grading", "objectives"}
     assert rebuilt.positions == caught.positions
     assert set(result.replayed) == set(CONSUMERS)
     assert all(sequence > 0 for sequence in result.replayed.values())

@@ -82,18 +82,15 @@ class FactsWriter:
     ) -> None:
         """Apply one event and rebuild the snapshots of its students."""
         tenant = envelope.tenant_id
+        await self._snapshots.advance(
+            connection, tenant, source=self.source, position=envelope.position
+        )
         students = await self.apply(connection, envelope, event)
         if students is None:
             return
 
         for student_id in sorted(set(students)):
-            await self._snapshots.refresh(
-                connection,
-                tenant,
-                student_id,
-                source=self.source,
-                position=envelope.position,
-            )
+            await self._snapshots.refresh(connection, tenant, student_id)
         log.info(
             "snapshots.applied",
             tenant=tenant,
