@@ -64,8 +64,14 @@ def wait_until(
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[RunningStack]:
-    """Start `mastery up` with no URLs configured, so it starts the embedded
-    engines; make sure it is gone afterwards."""
+    """Start `mastery up --no-demo` with no URLs configured, so it starts
+    the embedded engines; make sure it is gone afterwards."""
+    yield from running_stack(tmp_path, "--no-demo")
+
+
+def running_stack(tmp_path: Path, *options: str) -> Iterator[RunningStack]:
+    """Run `mastery up` with ``options`` in a data folder of the test's own,
+    and stop it (or kill it) when the test is done."""
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -77,7 +83,7 @@ def stack(tmp_path: Path) -> Iterator[RunningStack]:
     stdout, stderr = tmp_path / "up.out", tmp_path / "up.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
-            [str(MASTERY), "up"],
+            [str(MASTERY), "up", *options],
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -156,7 +162,10 @@ def test_mastery_up_serves_every_service_and_stops_cleanly_on_sigint(
     assert status.nats_url in stack.output()
 
     second = subprocess.run(
-        [str(MASTERY), "up"], env=stack.environment, capture_output=True, text=True
+        [str(MASTERY), "up", "--no-demo"],
+        env=stack.environment,
+        capture_output=True,
+        text=True,
     )
     assert second.returncode == 1
     assert "a stack already runs on" in second.stderr

@@ -109,8 +109,9 @@ async def test_an_export_imported_into_a_fresh_deployment_exports_the_same(
     again = await mastery(
         fresh_database, "audit", "export", "--tenant", tenant, "--output", str(second)
     )
-    sealed = await mastery(fresh_database, "audit", "seal", "--tenant", tenant)
-    verified = await mastery(fresh_database, "audit", "verify", "--tenant", tenant)
+    # Every tenant of the copy, which holds only this one.
+    sealed = await mastery(fresh_database, "audit", "seal")
+    verified = await mastery(fresh_database, "audit", "verify")
 
     for result in (exported, imported, again, sealed, verified):
         assert result.exit_code == 0, result.output
@@ -119,8 +120,10 @@ async def test_an_export_imported_into_a_fresh_deployment_exports_the_same(
     assert same_but_fresh(first.read_bytes()) == same_but_fresh(second.read_bytes())
     assert "objectives " + tenant + ": 3 events imported" in imported.stdout
     assert "grading " + tenant + ": 3 events imported" in imported.stdout
-    assert "TAMPERED" not in verified.stdout
-    assert f"intact: grading {tenant}: 3 events, 3 sealed" in verified.stdout
+    assert verified.stdout.splitlines() == [
+        f"intact: objectives {tenant}: 3 events, 3 sealed",
+        f"intact: grading {tenant}: 3 events, 3 sealed",
+    ]
 
 
 async def test_export_lines_are_cloudevents_in_each_store_s_global_order(
@@ -227,3 +230,30 @@ async def test_an_altered_payload_in_an_export_fails_its_chain_hash(
     assert f"{export}:2:1: event {history[-2].event_id} does not chain" in (
         result.output
     )
+
+
+async def test_verify_names_a_tampered_event_and_exits_non_zero(
+    database_url: str, tenant: str, history: list[Envelope], pool: asyncpg.Pool
+) -> None:
+    """After sealing, a grading event's level is changed in the database:
+    ``mastery audit verify`` exits 1 and names that event and its stream."""
+    target = history[2]
+    sealed = await mastery(database_url, "audit", "seal", "--tenant", tenant)
+    async with pool.acquire() as connection:
+        await connection.execute(
+            """UPDATE grading.events
+            SET payload = replace(payload::text, '"level":2.0', '"level":4.0')::json
+            WHERE event_id = $1""",
+            target.event_id,
+        )
+
+    result = await mastery(database_url, "audit", "verify", "--tenant", tenant)
+
+    assert sealed.exit_code == 0, sealed.output
+    assert result.exit_code == 1, result.output
+    assert f"TAMPERED: grading {tenant}: 3 events, 3 sealed" in result.stdout
+    assert (
+        f"changed: event {target.event_id} (stream {target.stream_id}, "
+        f"version 1, position {target.position})"
+    ) in result.stdout
+    assert f"intact: objectives {tenant}: 3 events, 3 sealed" in result.stdout

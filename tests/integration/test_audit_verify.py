@@ -3,6 +3,7 @@ see verification name the exact event each time."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -13,6 +14,7 @@ import pytest
 from mastery_events.contract import CONTRACT
 from mastery_events.contract.objectives import ObjectiveSetCreated
 from mastery_events.envelope import Envelope, PendingEvent
+from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.seals import Sealer
 from mastery_events.store import EventStore, StreamAppend
 from mastery_events.verification import Verdict, Verifier
@@ -127,8 +129,10 @@ async def test_an_edited_payload_is_named(
         history["a2"].event_id,
     )
 
-    first = (await verify(pool, schema)).findings[0]
+    findings = (await verify(pool, schema)).findings
+    first = findings[0]
 
+    assert len(findings) == 1
     assert (first.kind, first.event_id) == ("changed", history["a2"].event_id)
     assert (first.stream_id, first.stream_version) == ("set-a", 2)
     assert first.position == history["a2"].position
@@ -191,8 +195,10 @@ async def test_a_deleted_sealed_event_is_named_by_id(
         history["a2"].event_id,
     )
 
-    first = (await verify(pool, schema)).findings[0]
+    findings = (await verify(pool, schema)).findings
+    first = findings[0]
 
+    assert len(findings) == 1
     assert (first.kind, first.event_id) == ("deleted", history["a2"].event_id)
     assert (first.stream_id, first.stream_version) == ("set-a", 2)
     assert first.position == history["a2"].position
@@ -303,3 +309,52 @@ async def test_sealing_again_seals_only_what_is_new(
 def store_of(schema: str, pool: asyncpg.Pool) -> EventStore:
     """Return the event store on ``schema``."""
     return EventStore(pool, schema, registry=CONTRACT)
+
+
+async def test_events_appended_together_to_one_stream_chain_in_order(
+    store: EventStore, pool: asyncpg.Pool, schema: str
+) -> None:
+    """Three events of one stream in one statement each chain to the one
+    before: the log verifies, and an edit of the middle one is named."""
+    events = [created(f"d{version}", version) for version in (1, 2, 3)]
+    stored = await store.append(TENANT, "set-d", 0, events)
+    intact = await verify(pool, schema)
+
+    await tamper(
+        pool,
+        f"""UPDATE "{schema}".events SET correlation_id = $2
+        WHERE event_id = $1""",
+        stored[1].event_id,
+        UUID(int=7),
+    )
+
+    findings = (await verify(pool, schema)).findings
+    assert (intact.events, intact.findings) == (3, [])
+    assert [(f.kind, f.event_id) for f in findings] == [("changed", stored[1].event_id)]
+
+
+async def test_events_stored_before_the_chain_came_in_are_chained_by_it(
+    pool: asyncpg.Pool,
+) -> None:
+    """A schema with events from before migration 3 gets them chained, and
+    a later append continues their streams' chains: the log verifies."""
+    name = f"test_backfill_{secrets.token_hex(4)}"
+    migrations = event_store_migrations()
+    async with pool.acquire() as connection:
+        await migrate(connection, name, migrations[:2])
+    store = store_of(name, pool)
+    try:
+        await store.append(TENANT, "set-a", 0, [created("a1", 1), created("a2", 2)])
+        await store.append(TENANT, "set-b", 0, [created("b1", 3)])
+        async with pool.acquire() as connection:
+            await migrate(connection, name, migrations)
+        await store.append(TENANT, "set-a", 2, [created("a3", 4)])
+        async with pool.acquire() as connection:
+            await Sealer(name).seal(connection, TENANT)
+
+        verdict = await verify(pool, name)
+    finally:
+        async with pool.acquire() as connection:
+            await connection.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+    assert (verdict.events, verdict.sealed, verdict.findings) == (4, 4, [])

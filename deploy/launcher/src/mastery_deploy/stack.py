@@ -16,7 +16,8 @@ import signal
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import msgspec
 import structlog
@@ -337,9 +338,14 @@ async def run_stack(
     services: Sequence[Service],
     *,
     announce: Callable[[StackStatus], None],
+    on_ready: Callable[[StackStatus], Coroutine[Any, Any, None]] | None = None,
 ) -> int:
     """Run the stack until a stop signal or a service failure, and return
-    the exit code: 0 after a requested stop, non-zero otherwise."""
+    the exit code: 0 after a requested stop, non-zero otherwise.
+
+    ``on_ready`` runs once every service answers, beside the watch, so a
+    stop signal or a dying service ends it too.
+    """
     stack = Stack(settings, services)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -349,8 +355,15 @@ async def run_stack(
         stack.record(status)
         announce(status)
         logger.info("stack.ready", status_file=str(stack.status_file))
+        if on_ready is None:
+            return await stack.watch()
 
-        return await stack.watch()
+        extra = asyncio.create_task(on_ready(status), name="stack-on-ready")
+        try:
+            return await stack.watch()
+        finally:
+            extra.cancel()
+            await asyncio.gather(extra, return_exceptions=True)
     except StackInterruptedError:
         return INTERRUPTED
     except (StackError, EngineError, EventsError) as error:

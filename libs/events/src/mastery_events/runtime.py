@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
 
 import asyncpg
 import msgspec
@@ -86,9 +87,34 @@ class Follower(msgspec.Struct, frozen=True, kw_only=True):
     settings: ConsumerSettings = ConsumerSettings()
 
 
+class Worker(Protocol):
+    """A task a service runs for as long as it runs: ``run`` until
+    ``stop`` is called."""
+
+    async def run(self) -> None:
+        """Work until stopped."""
+
+    async def stop(self) -> None:
+        """Ask ``run`` to finish the work in hand and return."""
+
+
+class Projection(msgspec.Struct, frozen=True, kw_only=True):
+    """A follower of the service's own log, run in its process.
+
+    ``start`` builds the worker from the service's event store. It needs
+    only the database, so it runs from start-up whether NATS answers or
+    not; read models that must commit with their checkpoint follow the
+    log this way rather than through the bus.
+    """
+
+    name: str
+    start: Callable[[EventStore], Worker]
+
+
 class Service(msgspec.Struct, frozen=True, kw_only=True):
-    """A service as the runtime sees it: a name, its own migrations and the
-    consumers it runs on other services' events."""
+    """A service as the runtime sees it: a name, its own migrations, the
+    consumers it runs on other services' events and the projections it
+    runs on its own."""
 
     name: str
     migrations: tuple[Migration, ...] = ()
@@ -96,6 +122,7 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     # A service that seals or shows people's names needs the keyring, and
     # refuses to start without the key-encryption key.
     personal_data: bool = False
+    projections: tuple[Projection, ...] = ()
 
     @property
     def schema(self) -> str:
@@ -183,6 +210,7 @@ class ServiceRuntime:
         self._relay_task: asyncio.Task[None] | None = None
         self._consumers: list[tuple[DurableConsumer, asyncio.Task[None]]] = []
         self._keyring: Keyring | None = None
+        self._workers: list[tuple[Worker, asyncio.Task[None]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -244,6 +272,14 @@ class ServiceRuntime:
             applied=[f"{m.component}/{m.number:04d}" for m in applied],
         )
 
+        for projection in self.service.projections:
+            worker = projection.start(self.store)
+            task = asyncio.create_task(
+                worker.run(), name=f"{self.service.name}-{projection.name}"
+            )
+            task.add_done_callback(self._report_worker)
+            self._workers.append((worker, task))
+
         self._bus_task = asyncio.create_task(
             self._link_bus(nats_url.split(",")), name=f"{self.service.name}-bus"
         )
@@ -276,6 +312,7 @@ class ServiceRuntime:
         if not self._nats.is_closed:
             await self._nats.close()
         self._streams_ready = False
+        await self._stop_workers()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -506,6 +543,23 @@ class ServiceRuntime:
                 # The stop came before the task first ran, which would clear it.
                 task.cancel()
             await asyncio.wait([task])
+
+    async def _stop_workers(self) -> None:
+        # Each commits or rolls back the batch in hand before the pool goes.
+        while self._workers:
+            worker, task = self._workers.pop()
+            await worker.stop()
+            if not task.done():
+                task.cancel()
+            await asyncio.wait([task])
+
+    def _report_worker(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._log.error(
+                "service.worker_failed",
+                task=task.get_name(),
+                error=type(error).__name__,
+            )
 
     def _report_consumer(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and (error := task.exception()) is not None:

@@ -213,15 +213,17 @@ def findings_in_order(
         [*seal_findings(events, seals), *chain_findings(events)],
         key=lambda placed: placed[0],
     )
+    # A deleted event shows in its seal by id and in its stream's chain
+    # by stream and version: either names it.
     named: set[tuple[str, int]] = set()
     ordered = []
     for _, finding in found:
-        key = (finding.stream_id, finding.stream_version)
+        keys = {(finding.stream_id, finding.stream_version)}
         if finding.event_id is not None:
-            key = (str(finding.event_id), 0)
-        if key in named:
+            keys.add((str(finding.event_id), 0))
+        if keys & named:
             continue
-        named.add(key)
+        named |= keys
         ordered.append(finding)
 
     return ordered

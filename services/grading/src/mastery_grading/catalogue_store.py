@@ -38,6 +38,7 @@ from mastery_events.tenancy import tenant_transaction
 from mastery_grading.catalogue import policy_from, scale_view_from
 from mastery_grading.errors import PolicyVersionNotFoundError, ScaleVersionNotFoundError
 from mastery_grading.mastery import Policy
+from mastery_grading.recalculation import Recalculations, Trigger
 from mastery_grading.scales import ScaleView
 
 CONSUMER = "grading-catalogue"
@@ -48,9 +49,17 @@ log = structlog.get_logger(__name__)
 
 class CatalogueWriter:
     """The consumer's handler: keeps grading's catalogue, in ``schema``, in
-    step with the objectives service's events."""
+    step with the objectives service's events.
 
-    def __init__(self, schema: str) -> None:
+    With ``recalculations``, a scale revision or a policy version that
+    comes into force also plans a recalculation of the timelines it
+    affects, in the same transaction.
+    """
+
+    def __init__(
+        self, schema: str, *, recalculations: Recalculations | None = None
+    ) -> None:
+        self._recalculations = recalculations
         quoted = quote_schema(schema)
         self._scale_versions = f"{quoted}.catalogue_scale_versions"
         self._scales = f"{quoted}.catalogue_scales"
@@ -67,6 +76,8 @@ class CatalogueWriter:
         match event:
             case ScaleDefined() | ScaleRevised():
                 await self._add_scale_version(connection, envelope, event)
+                if isinstance(event, ScaleRevised):
+                    await self._plan_scale(connection, envelope, event)
             case ScalePublished():
                 await self._put_scale(
                     connection,
@@ -81,6 +92,13 @@ class CatalogueWriter:
                 )
             case CalculationPolicySet():
                 await self._add_policy_version(connection, envelope, event)
+                await self._plan_policy(
+                    connection,
+                    envelope,
+                    event.objective_set_id,
+                    event.objective_id,
+                    event.policy_version,
+                )
             case CalculationPolicyCleared():
                 await self._put_policy(
                     connection,
@@ -89,6 +107,13 @@ class CatalogueWriter:
                     event.objective_id,
                     None,
                     stream_version=version,
+                )
+                await self._plan_policy(
+                    connection,
+                    envelope,
+                    event.objective_set_id,
+                    event.objective_id,
+                    None,
                 )
             case ObjectiveAdded():
                 await connection.execute(
@@ -141,6 +166,64 @@ class CatalogueWriter:
             event_id=str(envelope.event_id),
             stream_version=version,
         )
+
+    async def _plan_scale(
+        self, connection: Connection, envelope: Envelope, event: ScaleRevised
+    ) -> None:
+        if self._recalculations is None:
+            return
+        latest = await connection.fetchval(
+            f"SELECT latest_version FROM {self._scales} "
+            "WHERE tenant_id = $1 AND scale_id = $2",
+            envelope.tenant_id,
+            event.scale_id,
+        )
+        # A late, older revision changes nothing that is read.
+        if latest != event.scale_version:
+            return
+        trigger = Trigger(
+            reason=f"scale version {event.scale_version}",
+            scale_id=event.scale_id,
+            scale_version=event.scale_version,
+        )
+        await self._recalculations.plan(connection, envelope, trigger)
+
+    async def _plan_policy(
+        self,
+        connection: Connection,
+        envelope: Envelope,
+        objective_set_id: UUID,
+        objective_id: UUID | None,
+        policy_version: int | None,
+    ) -> None:
+        if self._recalculations is None:
+            return
+        row = await connection.fetchrow(
+            f"SELECT policy_version, stream_version FROM {self._policies} "
+            "WHERE tenant_id = $1 AND objective_set_id = $2 "
+            "AND objective_id IS NOT DISTINCT FROM $3",
+            envelope.tenant_id,
+            objective_set_id,
+            objective_id,
+        )
+        # Only the event that put its version in force plans a job.
+        if row is None or row["stream_version"] != envelope.stream_version:
+            return
+        if row["policy_version"] != policy_version:
+            return
+        scope = "override" if objective_id else "policy"
+        reason = (
+            f"{scope} cleared"
+            if policy_version is None
+            else f"{scope} version {policy_version}"
+        )
+        trigger = Trigger(
+            reason=reason,
+            objective_set_id=objective_set_id,
+            objective_id=objective_id,
+            policy_version=policy_version,
+        )
+        await self._recalculations.plan(connection, envelope, trigger)
 
     async def _add_scale_version(
         self,
@@ -409,6 +492,6 @@ def catalogue_follower(schema: str) -> Follower:
     return Follower(
         name=CONSUMER,
         source=SOURCE,
-        handler=CatalogueWriter(schema),
+        handler=CatalogueWriter(schema, recalculations=Recalculations(schema)),
         settings=ConsumerSettings(),
     )

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import sys
 from typing import get_args
 
+import asyncpg
 import click
 import msgspec
+from click._termui_impl import ProgressBar
 
+from mastery_events.migrations import migrate
 from mastery_events.service_app import serve as serve_app
 from mastery_events.settings import Settings, SettingsError
 from mastery_grading.app import create_app
 from mastery_grading.errors import GradingError, InvalidParameterError
 from mastery_grading.mastery import METHODS, Method, Policy, TieRule
 from mastery_grading.previews import PreviewResult, preview, with_threshold
+from mastery_grading.rebuild import Rebuild, RebuildReport
+from mastery_grading.roster_commands import roster
 from mastery_grading.scales import BUILT_IN_SCALES, DEFAULT_SCALE
 from mastery_grading.service import SERVICE
 
@@ -32,6 +40,9 @@ def command() -> None:
     """Run the grading service."""
 
 
+command.add_command(roster)
+
+
 @command.command()
 def serve() -> None:
     """Serve the grading API with uvicorn until SIGINT or SIGTERM."""
@@ -42,6 +53,55 @@ def serve() -> None:
         raise click.ClickException(str(error)) from None
 
     serve_app(create_app(settings), settings, service=SERVICE.name)
+
+
+@command.command()
+def rebuild() -> None:
+    """Rebuild every timeline from grading's whole log and swap it in.
+
+    The service keeps answering from the old tables until the swap; no
+    mastery event is announced again. Connects as the schema's owner
+    (MASTERY_MIGRATION_DATABASE_URL, else MASTERY_DATABASE_URL).
+    """
+    try:
+        settings = Settings.from_environment(os.environ)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    url = settings.migration_database_url or settings.database_url
+    if url is None:
+        raise click.ClickException("set MASTERY_DATABASE_URL to rebuild")
+
+    report = asyncio.run(rebuild_timelines(url))
+    click.echo(
+        f"rebuilt timelines from {report.events} events "
+        f"({report.events_per_second:,.0f} events/s), "
+        f"{report.caught_up} more applied at the swap"
+    )
+
+
+async def rebuild_timelines(owner_url: str) -> RebuildReport:
+    """Migrate, then rebuild the timelines with a progress bar."""
+    pool = await asyncpg.create_pool(owner_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as connection:
+            await migrate(connection, SERVICE.schema, SERVICE.all_migrations())
+        with contextlib.ExitStack() as stack:
+            bars: list[ProgressBar[int]] = []
+
+            def planned(total: int) -> None:
+                bar: ProgressBar[int] = click.progressbar(
+                    length=total, label="replaying the log", file=sys.stderr
+                )
+                bars.append(stack.enter_context(bar))
+
+            def progress(count: int) -> None:
+                bars[0].update(count)
+
+            async with pool.acquire() as connection:
+                rebuild = Rebuild(pool, connection, SERVICE.schema)
+                return await rebuild.run(planned=planned, progress=progress)
+    finally:
+        await pool.close()
 
 
 @command.command(name="preview")

@@ -89,6 +89,24 @@ class PolicyVersionNotFoundError(GradingError):
         super().__init__(message)
 
 
+class RecalculationNotFoundError(GradingError):
+    """Raised when a tenant has no recalculation job of that id."""
+
+    def __init__(self, job_id: UUID) -> None:
+        self.job_id = job_id
+        super().__init__(f"no recalculation job {job_id}")
+
+
+class TimelineNotFoundError(GradingError):
+    """Raised when a tenant has no timeline for a student on an objective,
+    or none the caller may read."""
+
+    def __init__(self, student_id: str, objective_id: UUID) -> None:
+        self.student_id = student_id
+        self.objective_id = objective_id
+        super().__init__(f"no timeline of objective {objective_id} for the student")
+
+
 class RosterProblem(msgspec.Struct, frozen=True, kw_only=True):
     """One thing wrong with a roster bundle, and where it is.
 
@@ -156,3 +174,223 @@ class UnknownObjectiveSetError(GradingError):
             f"of set {objective_set_id}"
         )
         super().__init__(message)
+
+
+class AssessmentRefusedError(GradingError):
+    """Raised when an assessment, or one row of a batch, cannot be
+    recorded as given; ``field`` names the part of the request at fault."""
+
+    field: str = "body"
+
+
+class SectionNotGradableError(AssessmentRefusedError):
+    """Raised when the caller may not record grades in a section: it is
+    not among a teacher's sections, or the caller never writes grades."""
+
+    field = "section_id"
+
+    def __init__(self, subject: str, *, section_id: str) -> None:
+        self.subject = subject
+        self.section_id = section_id
+        super().__init__(f"{subject!r} may not record grades in section {section_id}")
+
+
+class NotOnScaleError(AssessmentRefusedError):
+    """Raised when a level is not one of a scale version's levels, or a
+    mark not one of its marks; ``field`` is ``level`` or ``mark``."""
+
+    def __init__(
+        self, scale_id: UUID, version: int, *, field: str, value: object
+    ) -> None:
+        self.scale_id = scale_id
+        self.version = version
+        self.field = field
+        self.value = value
+        message = f"{value!r} is not a {field} of version {version} of scale {scale_id}"
+        super().__init__(message)
+
+
+class ReadingMissingError(AssessmentRefusedError):
+    """Raised when an assessment gives both a level and a mark, or neither:
+    it says exactly one of them."""
+
+    field = "level"
+
+    def __init__(self, *, both: bool) -> None:
+        self.both = both
+        message = (
+            "give a level or a mark, not both" if both else "give a level or a mark"
+        )
+        super().__init__(message)
+
+
+class UnknownScaleVersionError(AssessmentRefusedError):
+    """Raised when an assessment names a scale version grading does not
+    know for the tenant."""
+
+    field = "scale_version"
+
+    def __init__(self, scale_id: UUID, version: int) -> None:
+        self.scale_id = scale_id
+        self.version = version
+        super().__init__(f"grading knows no version {version} of scale {scale_id}")
+
+
+class UnknownObjectiveError(AssessmentRefusedError):
+    """Raised when an assessment names an objective grading does not know
+    for the tenant, or one that was removed."""
+
+    field = "objective_id"
+
+    def __init__(self, objective_id: UUID) -> None:
+        self.objective_id = objective_id
+        super().__init__(f"grading knows no objective {objective_id}")
+
+
+class ObjectiveOutsideSectionError(AssessmentRefusedError):
+    """Raised when an objective belongs to no objective set linked to the
+    section the assessment is made in."""
+
+    field = "objective_id"
+
+    def __init__(self, objective_id: UUID, *, section_id: str) -> None:
+        self.objective_id = objective_id
+        self.section_id = section_id
+        message = (
+            f"objective {objective_id} is in no objective set taught in "
+            f"section {section_id}"
+        )
+        super().__init__(message)
+
+
+class StudentNotInSectionError(AssessmentRefusedError):
+    """Raised when the student is not actively enrolled as a student in
+    the section the assessment is made in."""
+
+    field = "student_id"
+
+    def __init__(self, student_id: str, *, section_id: str) -> None:
+        self.student_id = student_id
+        self.section_id = section_id
+        message = f"student {student_id} is not enrolled in section {section_id}"
+        super().__init__(message)
+
+
+class NothingToAmendError(AssessmentRefusedError):
+    """Raised when an amend changes neither the level, the mark nor the
+    date of the assessment it names."""
+
+    field = "level"
+
+    def __init__(self, assessment_id: UUID) -> None:
+        self.assessment_id = assessment_id
+        message = f"the amend of assessment {assessment_id} changes nothing"
+        super().__init__(message)
+
+
+class InvalidGradeError(AssessmentRefusedError):
+    """Raised when a traditional grade or a section's letter cuts do not
+    hold together; ``field`` names the value at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class RowProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """What is wrong with one row of a batch: its index from 0, the field
+    at fault and why."""
+
+    row: int
+    field: str
+    message: str
+
+
+class BatchRefusedError(GradingError):
+    """Raised when one or more rows of a batch cannot be recorded, so none
+    of the batch is; ``problems`` lists them (up to a cap) and ``total``
+    counts them all."""
+
+    def __init__(self, problems: tuple[RowProblem, ...], *, total: int) -> None:
+        self.problems = problems
+        self.total = total
+        first = problems[0]
+        message = (
+            f"batch refused, {total} bad row(s); row {first.row} "
+            f"{first.field}: {first.message}"
+        )
+        super().__init__(message)
+
+
+class AssessmentNotFoundError(GradingError):
+    """Raised when an assessment is unknown to the tenant, or lies outside
+    what the caller may see: both are answered alike."""
+
+    def __init__(self, assessment_id: UUID) -> None:
+        self.assessment_id = assessment_id
+        super().__init__(f"no assessment {assessment_id}")
+
+
+class AssessmentVoidedError(GradingError):
+    """Raised when an amend or a void names an assessment already voided:
+    a voided assessment stays as it was voided."""
+
+    def __init__(self, assessment_id: UUID) -> None:
+        self.assessment_id = assessment_id
+        super().__init__(f"assessment {assessment_id} is voided")
+
+
+class GradeNotFoundError(GradingError):
+    """Raised when a traditional grade is unknown to the tenant, or lies
+    outside what the caller may see."""
+
+    def __init__(self, grade_id: UUID) -> None:
+        self.grade_id = grade_id
+        super().__init__(f"no traditional grade {grade_id}")
+
+
+class GradeVoidedError(GradingError):
+    """Raised when a void names a traditional grade already voided."""
+
+    def __init__(self, grade_id: UUID) -> None:
+        self.grade_id = grade_id
+        super().__init__(f"traditional grade {grade_id} is voided")
+
+
+class StudentNotFoundError(GradingError):
+    """Raised when a student is unknown to the tenant, or the caller sees
+    none of their sections."""
+
+    def __init__(self, student_id: str) -> None:
+        self.student_id = student_id
+        super().__init__(f"no student {student_id}")
+
+
+class IdempotencyKeyReusedError(GradingError):
+    """Raised when an ``Idempotency-Key`` comes back with another request
+    than the one it was first sent with."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__("this idempotency key was used for another request")
+
+
+class ConcurrentChangeError(GradingError):
+    """Raised when another writer changed a stream between this request's
+    read and its append; the caller may try again."""
+
+    def __init__(self, stream_id: str) -> None:
+        self.stream_id = stream_id
+        super().__init__(f"stream {stream_id} changed concurrently")
+
+
+class UnknownSectionError(AssessmentRefusedError):
+    """Raised when a recording names a section the roster does not hold
+    for the tenant, or one it removed."""
+
+    field = "section_id"
+
+    def __init__(self, section_id: str) -> None:
+        self.section_id = section_id
+        super().__init__(f"the roster holds no section {section_id}")

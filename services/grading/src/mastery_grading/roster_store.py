@@ -1,11 +1,11 @@
 """The roster's read model in grading's schema: kept by one projection, read
 one tenant at a time.
 
-``RosterProjection`` applies one roster event to the ``roster_*`` tables.
-An import runs it on every event it appends, in the same transaction, so the
-tables never lag the log; ``rebuild_roster`` runs it over a tenant's whole
-log to build the tables again from nothing. Every query here expects the
-caller's ``tenant_transaction``.
+``RosterProjection`` turns each roster event into one statement on the
+``roster_*`` tables. An import applies the events it appends in the same
+transaction, so the tables never lag the log; ``rebuild`` applies a
+tenant's whole log to build them again from nothing. Every query here
+expects the caller's ``tenant_transaction``.
 """
 
 from __future__ import annotations
@@ -95,6 +95,13 @@ class PersonRow(msgspec.Struct, frozen=True, kw_only=True):
     personal: Sealed | None
 
 
+Statement = tuple[str, tuple[object, ...]]
+
+
+def _sql(query: str, *arguments: object) -> Statement:
+    return query, arguments
+
+
 class RosterProjection:
     """Apply roster events to the read model in ``schema``."""
 
@@ -109,10 +116,36 @@ class RosterProjection:
         self, connection: Connection, envelope: Envelope, event: Event
     ) -> None:
         """Apply one event of ``envelope``'s tenant to the tables."""
-        tenant = envelope.tenant_id
+        found = self.statement(envelope.tenant_id, event)
+        if found is not None:
+            query, arguments = found
+            await connection.execute(query, *arguments)
+
+    async def apply_many(
+        self, connection: Connection, tenant_id: str, events: Iterable[Event]
+    ) -> None:
+        """Apply ``events`` of one tenant in order, sending each run of
+        events that share a statement as one pipelined ``executemany``."""
+        query = ""
+        run: list[tuple[object, ...]] = []
+        for event in events:
+            found = self.statement(tenant_id, event)
+            if found is None:
+                continue
+            if found[0] != query and run:
+                await connection.executemany(query, run)
+                run = []
+            query = found[0]
+            run.append(found[1])
+        if run:
+            await connection.executemany(query, run)
+
+    def statement(self, tenant: str, event: Event) -> Statement | None:
+        """Return the statement and arguments that apply ``event``, or
+        ``None`` when it changes no roster table."""
         match event:
             case SchoolRostered():
-                await connection.execute(
+                return _sql(
                     f"INSERT INTO {self.table('roster_schools')} "
                     "(tenant_id, school_id, name, identifier) VALUES ($1, $2, $3, $4) "
                     "ON CONFLICT (tenant_id, school_id) DO UPDATE SET "
@@ -124,11 +157,11 @@ class RosterProjection:
                     event.identifier,
                 )
             case SchoolRemoved():
-                await self._remove(
-                    connection, "roster_schools", "school_id", tenant, event.school_id
+                return self._removal(
+                    "roster_schools", "school_id", tenant, event.school_id
                 )
             case TermRostered():
-                await connection.execute(
+                return _sql(
                     f"INSERT INTO {self.table('roster_terms')} (tenant_id, term_id, "
                     "title, kind, starts_on, ends_on, school_year, parent_id) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
@@ -147,11 +180,9 @@ class RosterProjection:
                     event.parent_id,
                 )
             case TermRemoved():
-                await self._remove(
-                    connection, "roster_terms", "term_id", tenant, event.term_id
-                )
+                return self._removal("roster_terms", "term_id", tenant, event.term_id)
             case SectionRostered():
-                await connection.execute(
+                return _sql(
                     f"INSERT INTO {self.table('roster_sections')} (tenant_id, "
                     "section_id, title, class_code, school_id, course_id, "
                     "course_title, course_code, term_ids) "
@@ -173,23 +204,22 @@ class RosterProjection:
                     list(event.term_ids),
                 )
             case SectionRemoved():
-                await self._remove(
-                    connection,
+                return self._removal(
                     "roster_sections",
                     "section_id",
                     tenant,
                     event.section_id,
                 )
             case PersonRostered():
-                await self._put_person(connection, tenant, event)
+                return self._person(tenant, event)
             case PersonRemoved():
-                await self._remove(
-                    connection, "roster_people", "person_id", tenant, event.person_id
+                return self._removal(
+                    "roster_people", "person_id", tenant, event.person_id
                 )
             case PersonErased():
                 # The seal goes with the key: nothing readable, or even
                 # decryptable, is left of the person here.
-                await connection.execute(
+                return _sql(
                     f"UPDATE {self.table('roster_people')} "
                     "SET personal = NULL, erased = true "
                     "WHERE tenant_id = $1 AND person_id = $2",
@@ -197,7 +227,7 @@ class RosterProjection:
                     event.person_id,
                 )
             case PersonEnrolled():
-                await connection.execute(
+                return _sql(
                     f"INSERT INTO {self.table('roster_enrollments')} (tenant_id, "
                     "section_id, person_id, role, begins_on, ends_on) "
                     "VALUES ($1, $2, $3, $4, $5, $6) "
@@ -212,7 +242,7 @@ class RosterProjection:
                     event.ends_on,
                 )
             case PersonUnenrolled():
-                await connection.execute(
+                return _sql(
                     f"UPDATE {self.table('roster_enrollments')} SET active = false "
                     "WHERE tenant_id = $1 AND section_id = $2 AND person_id = $3",
                     tenant,
@@ -220,7 +250,7 @@ class RosterProjection:
                     event.person_id,
                 )
             case GuardianLinked():
-                await connection.execute(
+                return _sql(
                     f"INSERT INTO {self.table('roster_guardians')} "
                     "(tenant_id, guardian_id, student_id) VALUES ($1, $2, $3) "
                     "ON CONFLICT DO NOTHING",
@@ -229,7 +259,7 @@ class RosterProjection:
                     event.student_id,
                 )
             case GuardianUnlinked():
-                await connection.execute(
+                return _sql(
                     f"DELETE FROM {self.table('roster_guardians')} WHERE "
                     "tenant_id = $1 AND guardian_id = $2 AND student_id = $3",
                     tenant,
@@ -237,7 +267,7 @@ class RosterProjection:
                     event.student_id,
                 )
             case ObjectiveSetLinked():
-                await connection.execute(
+                return _sql(
                     f"INSERT INTO {self.table('section_objective_sets')} "
                     "(tenant_id, section_id, objective_set_id) VALUES ($1, $2, $3) "
                     "ON CONFLICT DO NOTHING",
@@ -246,7 +276,7 @@ class RosterProjection:
                     event.objective_set_id,
                 )
             case ObjectiveSetUnlinked():
-                await connection.execute(
+                return _sql(
                     f"DELETE FROM {self.table('section_objective_sets')} WHERE "
                     "tenant_id = $1 AND section_id = $2 AND objective_set_id = $3",
                     tenant,
@@ -256,29 +286,20 @@ class RosterProjection:
             case _:
                 # The import's summary and events of other kinds change no
                 # roster table.
-                return
+                return None
 
-    async def _remove(
-        self,
-        connection: Connection,
-        table: str,
-        column: str,
-        tenant: str,
-        key: object,
-    ) -> None:
-        await connection.execute(
+    def _removal(self, table: str, column: str, tenant: str, key: object) -> Statement:
+        return _sql(
             f"UPDATE {self.table(table)} SET removed = true "
             f"WHERE tenant_id = $1 AND {column} = $2",
             tenant,
             key,
         )
 
-    async def _put_person(
-        self, connection: Connection, tenant: str, event: PersonRostered
-    ) -> None:
+    def _person(self, tenant: str, event: PersonRostered) -> Statement:
         # An erased person's row never takes a seal again, whatever a late
         # or replayed event carries.
-        await connection.execute(
+        return _sql(
             f"INSERT INTO {self.table('roster_people')} AS p (tenant_id, "
             "person_id, sourced_id_digest, role, school_ids, enabled, personal) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) "
@@ -296,14 +317,6 @@ class RosterProjection:
             msgspec.json.encode(event.personal).decode(),
         )
 
-    async def apply_all(
-        self, connection: Connection, envelopes: Iterable[Envelope]
-    ) -> None:
-        """Apply each roster event of ``envelopes`` in order."""
-        for envelope in envelopes:
-            if envelope.event_type in ROSTER_EVENT_NAMES:
-                await self(connection, envelope, CONTRACT.decode(envelope))
-
     async def rebuild(self, connection: Connection, tenant_id: str) -> int:
         """Empty the tenant's roster tables and replay its roster events in
         the log's order; return how many were applied."""
@@ -318,10 +331,10 @@ class RosterProjection:
             tenant_id,
             list(ROSTER_EVENT_NAMES),
         )
-        envelopes = [envelope_from_row(row) for row in rows]
-        await self.apply_all(connection, envelopes)
+        events = [CONTRACT.decode(envelope_from_row(row)) for row in rows]
+        await self.apply_many(connection, tenant_id, events)
 
-        return len(envelopes)
+        return len(events)
 
 
 class RosterReader:

@@ -387,6 +387,5 @@ class Rostering:
             expected_version=version,
             events=pending,
         )
-        stored = await self.store.append_within(connection, [batch])
-        for envelope, event in zip(stored, events, strict=True):
-            await self.projection(connection, envelope, event)
+        await self.store.append_within(connection, [batch])
+        await self.projection.apply_many(connection, tenant_id, events)

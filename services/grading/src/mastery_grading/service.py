@@ -5,8 +5,10 @@ from __future__ import annotations
 from importlib import resources
 
 from mastery_events.migrations import load_migrations
-from mastery_events.runtime import Service
+from mastery_events.runtime import Projection, Service
 from mastery_grading.catalogue_store import catalogue_follower
+from mastery_grading.projector import NAME as TIMELINES
+from mastery_grading.projector import timeline_projector
 
 NAME = "grading"
 
@@ -19,4 +21,7 @@ SERVICE = Service(
     followers=(catalogue_follower(NAME),),
     # Roster events carry people's sealed names and emails.
     personal_data=True,
+    # Timelines commit with their checkpoint, so they follow the store
+    # itself rather than the bus: see docs/grading.md.
+    projections=(Projection(name=TIMELINES, start=timeline_projector),),
 )

@@ -114,13 +114,18 @@ class MasteryChanged(Event, frozen=True, kw_only=True):
 
 class RecalculationStarted(Event, frozen=True, kw_only=True):
     """A new scale or policy version made grading recalculate the timelines
-    it affects; ``timelines`` says how many, for progress."""
+    it affects; ``timelines`` says how many, for progress.
+
+    A policy names its set, and ``objective_id`` when it is one objective's
+    override; an override cleared names the objective with no version.
+    """
 
     job_id: UUID
     reason: str
     scale_id: UUID | None = None
     scale_version: int | None = None
     objective_set_id: UUID | None = None
+    objective_id: UUID | None = None
     policy_version: int | None = None
     timelines: int
     started_at: datetime

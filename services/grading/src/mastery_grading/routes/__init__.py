@@ -10,8 +10,11 @@ from __future__ import annotations
 from litestar import Router
 
 from mastery_events.runtime import ServiceRuntime
+from mastery_grading.routes.assessments import assessments_router
+from mastery_grading.routes.gradebook import gradebook_router
 from mastery_grading.routes.previews import previews_router
 from mastery_grading.routes.roster import roster_router
+from mastery_grading.routes.timelines import timelines_router
 
 
 def grading_routers(runtime: ServiceRuntime) -> list[Router]:
@@ -19,4 +22,7 @@ def grading_routers(runtime: ServiceRuntime) -> list[Router]:
     return [
         previews_router(runtime),
         roster_router(runtime),
+        assessments_router(runtime),
+        gradebook_router(runtime),
+        timelines_router(runtime),
     ]

@@ -1,0 +1,284 @@
+"""``mastery bench rebuild``: how fast timelines rebuild, and whether the
+memory a rebuild needs stays flat as the log grows.
+
+Each size gets a schema of its own with grading's tables, a scale and a
+policy in its catalogue, and a log of assessments (a tenth of them
+amended, a twentieth voided) over many students and objectives. The
+projector's checkpoint is set to the end of the log, as a caught-up
+projector would leave it, so the rebuild replays all of it. Speed is
+measured on one run; peak Python memory (tracemalloc) on another, as
+tracing slows the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+import click
+import msgspec
+
+from mastery_events.checkpoints import Checkpoints
+from mastery_events.contract import CONTRACT
+from mastery_events.contract.grading import (
+    AssessmentAmended,
+    AssessmentRecorded,
+    AssessmentVoided,
+    Evidence,
+)
+from mastery_events.contract.objectives import (
+    CalculationPolicy,
+    CalculationPolicySet,
+    ObjectiveAdded,
+    ScaleDefined,
+    ScaleLevel,
+)
+from mastery_events.envelope import Envelope, Event, PendingEvent
+from mastery_events.ids import uuid7
+from mastery_events.migrations import migrate
+from mastery_events.store import EventStore, StreamAppend, checkpoint_of
+from mastery_events.tenancy import RELAY_ROLE, tenant_transaction
+from mastery_grading.catalogue_store import CatalogueWriter
+from mastery_grading.projector import NAME
+from mastery_grading.rebuild import Rebuild
+from mastery_grading.service import SERVICE
+
+TENANT = "bench-district"
+TEACHER = "teacher-bench"
+SCALE = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa3")
+OBJECTIVE_SET = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa4")
+FIRST_DAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
+OBJECTIVES = 20
+EVIDENCE_PER_TIMELINE = 6
+APPEND_BATCH = 1000
+
+
+class Result(msgspec.Struct, frozen=True, kw_only=True):
+    """One log size: its events, the rebuild's speed and its peak memory."""
+
+    events: int
+    seconds: float
+    peak_mib: float
+
+    @property
+    def rate(self) -> float:
+        """Events replayed per second."""
+        return self.events / self.seconds
+
+
+def objective(number: int) -> UUID:
+    """Return the ``number``-th objective's id, the same in every run."""
+    return UUID(int=(OBJECTIVE_SET.int & ~0xFFFF) | number)
+
+
+def catalogue_events() -> list[Event]:
+    """The scale, the objectives and a decaying-average policy."""
+    levels = tuple(
+        ScaleLevel(
+            value=value,
+            label=f"Level {value}",
+            short_label=str(value),
+            colour="#336699",
+        )
+        for value in (1, 2, 3, 4)
+    )
+    events: list[Event] = [
+        ScaleDefined(
+            scale_id=SCALE,
+            name="Four levels",
+            levels=levels,
+            mastery_threshold=3.0,
+            defined_by=TEACHER,
+            defined_at=FIRST_DAY,
+        )
+    ]
+    events += [
+        ObjectiveAdded(
+            objective_set_id=OBJECTIVE_SET,
+            objective_id=objective(number),
+            statement=f"Objective {number}",
+            added_by=TEACHER,
+            added_at=FIRST_DAY,
+        )
+        for number in range(OBJECTIVES)
+    ]
+    events.append(
+        CalculationPolicySet(
+            objective_set_id=OBJECTIVE_SET,
+            policy_version=1,
+            policy=CalculationPolicy(method="decaying_average", decay=0.65),
+            set_by=TEACHER,
+            set_at=FIRST_DAY,
+        )
+    )
+    return events
+
+
+def term(events: int) -> list[StreamAppend]:
+    """Return about ``events`` assessment events, one stream each."""
+    appends = []
+    timelines = max(1, events // EVIDENCE_PER_TIMELINE)
+    for number in range(events):
+        timeline = number % timelines
+        assessment_id = uuid7()
+        recorded = AssessmentRecorded(
+            assessment_id=assessment_id,
+            student_id=f"student-{timeline // OBJECTIVES}",
+            objective_id=objective(timeline % OBJECTIVES),
+            scale_id=SCALE,
+            scale_version=1,
+            level=float(1 + number % 4),
+            assessed_at=FIRST_DAY + timedelta(days=number // timelines),
+            assessed_by=TEACHER,
+            evidence=Evidence(title="Exit ticket", kind="formative"),
+        )
+        stream: list[Event] = [recorded]
+        if number % 10 == 3:
+            stream.append(
+                AssessmentAmended(
+                    assessment_id=assessment_id,
+                    level=4.0,
+                    reason="regraded",
+                    amended_by=TEACHER,
+                    amended_at=FIRST_DAY,
+                )
+            )
+        elif number % 20 == 7:
+            stream.append(
+                AssessmentVoided(
+                    assessment_id=assessment_id,
+                    reason="duplicate",
+                    voided_by=TEACHER,
+                    voided_at=FIRST_DAY,
+                )
+            )
+        appends.append(
+            StreamAppend(
+                tenant_id=TENANT,
+                stream_id=f"assessment-{assessment_id}",
+                expected_version=0,
+                events=[
+                    PendingEvent(
+                        payload=event,
+                        occurred_at=FIRST_DAY,
+                        actor=TEACHER,
+                        correlation_id=assessment_id,
+                    )
+                    for event in stream
+                ],
+            )
+        )
+    return appends
+
+
+async def seed(pool: asyncpg.Pool, schema: str, events: int) -> int:
+    """Fill ``schema`` with grading's tables and a log; return its size."""
+    async with pool.acquire() as connection:
+        await migrate(connection, schema, SERVICE.all_migrations())
+    writer = CatalogueWriter(schema)
+    for version, event in enumerate(catalogue_events(), start=1):
+        envelope = Envelope(
+            event_id=uuid7(),
+            event_type=type(event).__name__,
+            event_version=1,
+            tenant_id=TENANT,
+            stream_id="catalogue",
+            stream_version=version,
+            position=version,
+            transaction_id=version,
+            occurred_at=FIRST_DAY,
+            recorded_at=FIRST_DAY,
+            actor=TEACHER,
+            correlation_id=uuid7(),
+            payload=msgspec.Raw(b"{}"),
+        )
+        async with (
+            pool.acquire() as connection,
+            tenant_transaction(connection, TENANT),
+        ):
+            await writer(connection, envelope, event)
+
+    store = EventStore(pool, schema, registry=CONTRACT)
+    appends = term(events)
+    stored: list[Envelope] = []
+    for start in range(0, len(appends), APPEND_BATCH):
+        stored = await store.append_many(appends[start : start + APPEND_BATCH])
+    # A caught-up projector's checkpoint, so the rebuild replays it all.
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(f"SET LOCAL ROLE {RELAY_ROLE}")
+        await Checkpoints(schema, NAME).save(connection, checkpoint_of(stored[-1]))
+        total: int = await connection.fetchval(
+            f'SELECT count(*) FROM "{schema}".events'
+        )
+
+    return total
+
+
+async def measure(pool: asyncpg.Pool, events: int) -> Result:
+    """Rebuild one log twice, timed then traced, and drop it."""
+    schema = f"bench_rebuild_{secrets.token_hex(4)}"
+    try:
+        total = await seed(pool, schema, events)
+        async with pool.acquire() as connection:
+            started = time.perf_counter()
+            await Rebuild(pool, connection, schema).run()
+            seconds = time.perf_counter() - started
+
+            tracemalloc.start()
+            try:
+                await Rebuild(pool, connection, schema).run()
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    finally:
+        async with pool.acquire() as connection:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    return Result(events=total, seconds=seconds, peak_mib=peak / 2**20)
+
+
+async def run(database_url: str, sizes: list[int]) -> list[Result]:
+    """Measure each log size on ``database_url``."""
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
+        return [await measure(pool, size) for size in sizes]
+
+
+def table(results: list[Result]) -> str:
+    """Render the results as a Markdown table."""
+    lines = [
+        "| log events | rebuild seconds | events/s | peak Python memory MiB |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.events:,} | {r.seconds:.1f} | {r.rate:,.0f} | {r.peak_mib:.1f} |"
+        for r in results
+    ]
+    return "\n".join(lines)
+
+
+@click.command("rebuild")
+@click.option(
+    "--events",
+    type=click.IntRange(min=100),
+    default=5_000,
+    show_default=True,
+    help="Assessments in the smaller log; the larger has four times as many.",
+)
+def command(events: int) -> None:
+    """Measure the timeline rebuild's speed and memory on two log sizes."""
+    from mastery_deploy.benchmarks import benchmark_server
+
+    with benchmark_server() as database_url:
+        results = asyncio.run(run(database_url, [events, events * 4]))
+    click.echo(table(results))
+    small, large = results
+    click.echo(
+        f"\nmemory, larger log / smaller: {large.peak_mib / small.peak_mib:.2f}; "
+        f"client: {os.cpu_count()} CPUs; target >= 100,000 events/s"
+    )

@@ -1,0 +1,198 @@
+"""Reading timelines: now, as of a valid date, as known at a past moment,
+and per student or per section.
+
+Every read runs in a transaction bound to the caller's tenant. A point is
+believed at ``known_at`` when it was recorded at or before it and not yet
+replaced then; the state at ``as_of`` is the last believed point whose
+valid time is at or before it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from mastery_events.migrations import quote_schema
+from mastery_events.tenancy import tenant_transaction
+from mastery_grading.errors import TimelineNotFoundError
+from mastery_grading.mastery import MasteryResult
+
+result_decoder = msgspec.json.Decoder(MasteryResult)
+
+
+class PointView(msgspec.Struct, frozen=True, kw_only=True):
+    """One change point as a reader sees it: valid from ``valid_from``,
+    believed from ``recorded_from`` (until ``recorded_until`` when a later
+    event replaced it), and why it is there."""
+
+    valid_from: datetime
+    recorded_from: datetime
+    recorded_until: datetime | None
+    status: str
+    score: float | None
+    level: float | None
+    level_label: str | None
+    mastered: bool
+    cause_event_id: UUID
+    reason: str
+    result: MasteryResult
+
+
+class Timeline(msgspec.Struct, frozen=True, kw_only=True):
+    """A timeline as believed at ``known_at`` (now when ``None``): all its
+    points, and the state at ``as_of`` (the newest when ``None``)."""
+
+    student_id: str
+    objective_id: UUID
+    section_id: str | None
+    as_of: datetime | None
+    known_at: datetime | None
+    state: PointView | None
+    points: tuple[PointView, ...]
+
+
+class MasteryCell(msgspec.Struct, frozen=True, kw_only=True):
+    """A timeline's newest state, for summaries and matrices."""
+
+    student_id: str
+    objective_id: UUID
+    section_id: str | None
+    status: str
+    score: float | None
+    level: float | None
+    level_label: str | None
+    mastered: bool
+    valid_from: datetime | None
+    method: str
+    scale_version: int
+    policy_version: int | None
+
+
+POINT_FIELDS = (
+    "valid_from, recorded_from, recorded_until, status, score, level, "
+    "level_label, mastered, cause_event_id, reason, result"
+)
+CELL_FIELDS = (
+    "student_id, objective_id, section_id, status, score, level, level_label, "
+    "mastered, valid_from, method, scale_version, policy_version"
+)
+
+
+def point_of(row: asyncpg.Record) -> PointView:
+    """Build a point from a row selected with ``POINT_FIELDS``."""
+    fields = dict(row)
+    fields["result"] = result_decoder.decode(fields["result"])
+    return PointView(**fields)
+
+
+class TimelineReader:
+    """Read the timeline tables of one service's schema, one tenant at a
+    time."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self.pool = pool
+        quoted = quote_schema(schema)
+        self._points = f"{quoted}.timeline_points"
+        self._states = f"{quoted}.timeline_states"
+
+    async def section_of(
+        self, tenant_id: str, student_id: str, objective_id: UUID
+    ) -> str | None:
+        """Return the section a timeline belongs to, or raise
+        ``TimelineNotFoundError`` when the tenant has no such timeline."""
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            row = await connection.fetchrow(
+                f"SELECT section_id FROM {self._states} WHERE tenant_id = $1 "
+                "AND student_id = $2 AND objective_id = $3",
+                tenant_id,
+                student_id,
+                objective_id,
+            )
+        if row is None:
+            raise TimelineNotFoundError(student_id, objective_id)
+
+        section: str | None = row["section_id"]
+        return section
+
+    async def timeline(
+        self,
+        tenant_id: str,
+        student_id: str,
+        objective_id: UUID,
+        *,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> Timeline:
+        """Return a timeline as believed at ``known_at``, with its state at
+        ``as_of``."""
+        believed = (
+            "recorded_until IS NULL"
+            if known_at is None
+            else "recorded_from <= $4 AND (recorded_until IS NULL "
+            "OR recorded_until > $4)"
+        )
+        arguments: list[object] = [tenant_id, student_id, objective_id]
+        if known_at is not None:
+            arguments.append(known_at)
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            section = await connection.fetchval(
+                f"SELECT section_id FROM {self._states} WHERE tenant_id = $1 "
+                "AND student_id = $2 AND objective_id = $3",
+                tenant_id,
+                student_id,
+                objective_id,
+            )
+            rows = await connection.fetch(
+                f"SELECT {POINT_FIELDS} FROM {self._points} WHERE tenant_id = $1 "
+                f"AND student_id = $2 AND objective_id = $3 AND {believed} "
+                "ORDER BY valid_from",
+                *arguments,
+            )
+
+        points = tuple(point_of(row) for row in rows)
+        in_force = [p for p in points if as_of is None or p.valid_from <= as_of]
+        return Timeline(
+            student_id=student_id,
+            objective_id=objective_id,
+            section_id=section,
+            as_of=as_of,
+            known_at=known_at,
+            state=in_force[-1] if in_force else None,
+            points=points,
+        )
+
+    async def student(self, tenant_id: str, student_id: str) -> list[MasteryCell]:
+        """Return the newest state of each of a student's timelines."""
+        return await self._cells(
+            tenant_id, "student_id = $2 ORDER BY objective_id", student_id
+        )
+
+    async def section(self, tenant_id: str, section_id: str) -> list[MasteryCell]:
+        """Return the newest state of each timeline recorded in a section,
+        by student then objective."""
+        return await self._cells(
+            tenant_id, "section_id = $2 ORDER BY student_id, objective_id", section_id
+        )
+
+    async def _cells(self, tenant_id: str, where: str, value: str) -> list[MasteryCell]:
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            rows = await connection.fetch(
+                f"SELECT {CELL_FIELDS} FROM {self._states} "
+                f"WHERE tenant_id = $1 AND {where}",
+                tenant_id,
+                value,
+            )
+
+        return [MasteryCell(**dict(row)) for row in rows]

@@ -1,0 +1,144 @@
+"""The traditional gradebook on a running grading service: grades kept
+per section beside mastery, voided with a reason, letter cuts set per
+section, and refusals answered as problems with nothing stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.integration.grading.classroom import (
+    ARNOLD,
+    FRIZZLE,
+    ROOM_12,
+    ROOM_12_STUDENTS,
+    ROOM_14,
+    SCHEMA,
+    School,
+    count_rows,
+)
+
+ANA = ROOM_12_STUDENTS[0]
+PROBLEM_JSON = "application/problem+json"
+
+
+def points(**changes: Any) -> dict[str, Any]:
+    """Ana's 17 of 20 on the spelling test, changed as given."""
+    body: dict[str, Any] = {
+        "student_id": str(ANA),
+        "title": "Spelling test",
+        "kind": "points",
+        "points": 17,
+        "points_possible": 20,
+        "assessed_at": "2026-09-14T09:00:00+00:00",
+    }
+    return body | changes
+
+
+LETTERS = {
+    "cuts": [
+        {"letter": "F", "min_percent": 0},
+        {"letter": "A", "min_percent": 90},
+        {"letter": "B", "min_percent": 80},
+    ]
+}
+
+
+async def test_a_students_grades_are_shown_per_section_with_the_cuts(
+    school: School,
+) -> None:
+    """A points grade and a pass/fail in room 12, one of them voided, and
+    room 12's cuts: the student's gradebook shows room 12 with both grades
+    (the void kept with its reason) and the cuts highest first."""
+    scored = await school.post(f"/sections/{ROOM_12}/traditional-grades", points())
+    passed = await school.post(
+        f"/sections/{ROOM_12}/traditional-grades",
+        points(kind="pass_fail", points=None, points_possible=None, passed=True),
+    )
+    cuts = await school.client.put(
+        f"/sections/{ROOM_12}/grade-bridge", json=LETTERS, headers=school.frizzle()
+    )
+    voided = await school.post(
+        f"/traditional-grades/{scored.json()['grade_id']}/void",
+        {"reason": "Graded against the wrong list"},
+    )
+
+    assert scored.status_code == 201, scored.text
+    assert passed.status_code == 201, passed.text
+    assert cuts.status_code == 200, cuts.text
+    assert voided.status_code == 200, voided.text
+
+    shown = await school.client.get(
+        f"/students/{ANA}/traditional-grades", headers=school.frizzle()
+    )
+    assert shown.status_code == 200
+    (room,) = shown.json()
+    assert room["section_id"] == ROOM_12
+    assert [grade["kind"] for grade in room["grades"]] == ["points", "pass_fail"]
+    assert room["grades"][0]["void_reason"] == "Graded against the wrong list"
+    assert room["grades"][0]["voided_by"] == FRIZZLE
+    assert room["grades"][1]["passed"] is True
+    assert [cut["letter"] for cut in room["bridge"]["cuts"]] == ["A", "B", "F"]
+
+
+async def test_gradebook_refusals_store_nothing(school: School) -> None:
+    """Points without points possible (422, field named), Arnold of room
+    14 (422), another teacher's room (403), a room nobody rostered (404),
+    cuts with nothing at 0 (422) and a void of an unknown grade (404):
+    no event and no row are stored."""
+    no_possible = await school.post(
+        f"/sections/{ROOM_12}/traditional-grades", points(points_possible=None)
+    )
+    arnold = await school.post(
+        f"/sections/{ROOM_12}/traditional-grades", points(student_id=str(ARNOLD))
+    )
+    not_mine = await school.post(f"/sections/{ROOM_14}/traditional-grades", points())
+    nowhere = await school.post(
+        "/sections/room-99/traditional-grades",
+        points(),
+        school.as_role("district_admin"),
+    )
+    no_zero = await school.client.put(
+        f"/sections/{ROOM_12}/grade-bridge",
+        json={"cuts": [{"letter": "A", "min_percent": 90}]},
+        headers=school.frizzle(),
+    )
+    unknown = await school.post(
+        "/traditional-grades/01a23cb1-6997-74ca-8af2-0d18b6dd0000/void",
+        {"reason": "Oops"},
+    )
+
+    assert no_possible.status_code == 422
+    assert no_possible.headers["content-type"].startswith(PROBLEM_JSON)
+    assert no_possible.json()["field"] == "points_possible"
+    assert arnold.status_code == 422
+    assert arnold.json()["field"] == "student_id"
+    assert not_mine.status_code == 403
+    assert nowhere.status_code == 404
+    assert no_zero.status_code == 422
+    assert no_zero.json()["field"] == "cuts"
+    assert unknown.status_code == 404
+    assert await school.events() == 0
+    tables = ("traditional_grades", "grade_bridges", "idempotency_keys")
+    for table in tables:
+        assert await count_rows(school.pool, SCHEMA, table, school.tenant) == 0
+
+
+async def test_new_cuts_replace_the_old_and_keep_both_in_the_log(
+    school: School,
+) -> None:
+    """Setting room 12's cuts twice leaves the second in force, at stream
+    version 2."""
+    await school.client.put(
+        f"/sections/{ROOM_12}/grade-bridge", json=LETTERS, headers=school.frizzle()
+    )
+    pass_fail = {
+        "cuts": [{"letter": "P", "min_percent": 60}, {"letter": "NY", "min_percent": 0}]
+    }
+    second = await school.client.put(
+        f"/sections/{ROOM_12}/grade-bridge", json=pass_fail, headers=school.frizzle()
+    )
+
+    assert second.status_code == 200
+    assert [cut["letter"] for cut in second.json()["cuts"]] == ["P", "NY"]
+    assert second.json()["stream_version"] == 2
+    assert await school.events() == 2

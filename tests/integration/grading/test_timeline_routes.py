@@ -1,0 +1,204 @@
+"""Timelines through a running grading service: its projector follows the
+log by itself, its mastery events reach NATS through the relay, and its
+routes show each reader what their role and sections allow."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import nats
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from mastery_events.contract import CONTRACT
+from mastery_events.store import EventStore
+from mastery_events.subjects import Subjects
+from mastery_grading.app import create_app
+from mastery_grading.service import SERVICE
+from tests.integration.grading.school import FRACTIONS, LISA, ROOM_12, School, day
+from tests.tokens import TestKeys, bearer
+from tests.waiting import eventually
+
+
+class Running(msgspec.Struct, frozen=True, kw_only=True):
+    """A running grading service, a school in its schema, and tokens."""
+
+    client: AsyncTestClient[Litestar]
+    keys: TestKeys
+    school: School
+    subjects: Subjects
+
+    async def read(
+        self,
+        path: str,
+        *,
+        roles: list[str],
+        sections: list[str] | None = None,
+        tenant: str | None = None,
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """GET ``path`` with ``query`` as a caller with ``roles`` and
+        ``sections``."""
+        token = self.keys.token(
+            tenant or self.school.tenant,
+            roles,  # type: ignore[arg-type]
+            subject="reader",
+            sections=sections or [],
+        )
+        answer = await self.client.get(path, headers=bearer(token), params=query)
+        return answer.status_code, answer.json()
+
+
+@pytest.fixture
+async def running(
+    tmp_path: Path,
+    database_url: str,
+    nats_url: str,
+    subject_prefix: str,
+    pool: asyncpg.Pool,
+) -> AsyncIterator[Running]:
+    """The grading service on this test's subjects, with a tenant of this
+    test's own in its schema."""
+    keys = TestKeys(tmp_path)
+    settings = keys.settings(
+        database_url=database_url,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        relay_poll_interval=0.2,
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        store = EventStore(pool, SERVICE.schema, registry=CONTRACT)
+        tenant = f"lakeside-{secrets.token_hex(3)}"
+        school = await School(pool, SERVICE.schema, store, tenant=tenant).open()
+        yield Running(
+            client=client,
+            keys=keys,
+            school=school,
+            subjects=Subjects(prefix=subject_prefix),
+        )
+
+
+async def projected(running: Running, points: int) -> None:
+    """Wait until the service's projector has ``points`` points on Lisa's
+    timeline."""
+
+    async def ready() -> bool:
+        status, body = await running.read(
+            f"/timelines/{LISA}/{FRACTIONS}", roles=["auditor"]
+        )
+        return status == 200 and len(body["points"]) == points
+
+    await eventually(ready, what="the projector to build Lisa's timeline")
+
+
+async def test_mastery_events_reach_nats_through_the_relay(
+    running: Running, nats_url: str
+) -> None:
+    """A recorded 3 is projected by the running service and its
+    MasteryChanged arrives on the tenant's NATS subject, mastered."""
+    connection = await nats.connect(nats_url)
+    received: list[Any] = []
+    subject = running.subjects.event("grading", running.school.tenant, "MasteryChanged")
+
+    async def on_message(message: Any) -> None:
+        received.append(msgspec.json.decode(message.data))
+
+    await connection.subscribe(subject, cb=on_message)
+    try:
+        await running.school.record(3, on=day(1))
+
+        async def arrived() -> bool:
+            await asyncio.sleep(0)
+            return bool(received)
+
+        await eventually(arrived, within=20.0, what="MasteryChanged on NATS")
+    finally:
+        await connection.close()
+
+    (event,) = received
+    assert event["student_id"] == LISA
+    assert event["score"] == 3.0
+    assert event["mastered"] is True
+    assert event["reason"] == "assessment recorded"
+
+
+async def test_readers_see_timelines_as_their_role_and_sections_allow(
+    running: Running,
+) -> None:
+    """Room 12's teacher, an auditor and a school leader read Lisa's
+    timeline, summary and room 12's matrix; room 14's teacher and another
+    tenant's admin are answered 404, as for a record that is not there."""
+    await running.school.record(2, on=day(1))
+    await running.school.record(4, on=day(3))
+    await projected(running, 2)
+    timeline = f"/timelines/{LISA}/{FRACTIONS}"
+
+    for roles, sections in (
+        (["teacher"], [ROOM_12]),
+        (["auditor"], None),
+        (["school_leader"], None),
+    ):
+        status, body = await running.read(timeline, roles=roles, sections=sections)
+        assert status == 200, roles
+        assert body["state"]["score"] == 4.0
+    status, matrix = await running.read(
+        f"/sections/{ROOM_12}/mastery", roles=["teacher"], sections=[ROOM_12]
+    )
+    assert status == 200
+    assert [(c["student_id"], c["level_label"]) for c in matrix] == [
+        (LISA, "Exemplary")
+    ]
+    status, summary = await running.read(f"/students/{LISA}/mastery", roles=["auditor"])
+    assert status == 200
+    assert [c["objective_id"] for c in summary] == [str(FRACTIONS)]
+
+    for path in (timeline, f"/sections/{ROOM_12}/mastery", f"/students/{LISA}/mastery"):
+        status, _ = await running.read(path, roles=["teacher"], sections=["room-14"])
+        assert status == 404, path
+        status, _ = await running.read(
+            path, roles=["district_admin"], tenant="riverside-elsewhere"
+        )
+        assert status == 404, path
+
+
+async def test_as_of_and_known_at_are_read_from_the_query(running: Running) -> None:
+    """``as_of`` between the two pieces of evidence answers the first."""
+    await running.school.record(2, on=day(1))
+    await running.school.record(4, on=day(3))
+    await projected(running, 2)
+    status, body = await running.read(
+        f"/timelines/{LISA}/{FRACTIONS}",
+        roles=["auditor"],
+        query={"as_of": day(2).isoformat()},
+    )
+
+    assert status == 200
+    assert body["state"]["score"] == 2.0
+    assert len(body["points"]) == 2
+
+
+async def test_recalculation_progress_is_readable(running: Running) -> None:
+    """The job the school's policy planned is listed with its progress,
+    and one of another id is not found."""
+
+    async def finished() -> bool:
+        _, jobs = await running.read("/recalculations", roles=["auditor"])
+        return bool(jobs) and jobs[0]["finished_at"] is not None
+
+    await eventually(finished, what="the policy's job to finish")
+    _, (job,) = await running.read("/recalculations", roles=["auditor"])
+    status, one = await running.read(
+        f"/recalculations/{job['job_id']}", roles=["auditor"]
+    )
+    missing, _ = await running.read(f"/recalculations/{FRACTIONS}", roles=["auditor"])
+
+    assert status == 200
+    assert one["reason"] == "policy version 1"
+    assert missing == 404
