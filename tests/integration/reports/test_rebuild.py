@@ -23,6 +23,7 @@ from tests.integration.reports.district import (
     Stack,
     assessed,
     new_district,
+    publishing,
     seeded,
 )
 from tests.tokens import TestKeys
@@ -55,8 +56,8 @@ async def test_catching_up_after_downtime_equals_a_full_rebuild(
     snapshots = Snapshots(pool, REPORTS.schema)
 
     async with (
-        ServiceRuntime(OBJECTIVES, settings).running(),
-        ServiceRuntime(GRADING, settings).running(),
+        ServiceRuntime(publishing(OBJECTIVES), settings).running(),
+        ServiceRuntime(publishing(GRADING), settings).running(),
     ):
         async with AsyncTestClient(app=create_app(settings)) as client:
             await seeded(Stack(client, keys, pool, keyring), district)
