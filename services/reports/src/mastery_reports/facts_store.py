@@ -82,18 +82,15 @@ class FactsWriter:
     ) -> None:
         """Apply one event and rebuild the snapshots of its students."""
         tenant = envelope.tenant_id
+        await self._snapshots.advance(
+            connection, tenant, source=self.source, position=envelope.position
+        )
         students = await self.apply(connection, envelope, event)
         if students is None:
             return
 
         for student_id in sorted(set(students)):
-            await self._snapshots.refresh(
-                connection,
-                tenant,
-                student_id,
-                source=self.source,
-                position=envelope.position,
-            )
+            await self._snapshots.refresh(connection, tenant, student_id)
         log.info(
             "snapshots.applied",
             tenant=tenant,
@@ -253,13 +250,14 @@ class FactsWriter:
                     connection, tenant, event.section_id
                 )
             case PersonRostered():
+                # A person erased stays unreadable: a later roster row of
+                # theirs carries fields sealed with the destroyed key.
                 await connection.execute(
-                    f"INSERT INTO {self.table('people')} (tenant_id, person_id, "
-                    "role, personal) VALUES ($1, $2, $3, $4::jsonb) "
+                    f"INSERT INTO {self.table('people')} AS p (tenant_id, "
+                    "person_id, role, personal) VALUES ($1, $2, $3, $4::jsonb) "
                     "ON CONFLICT (tenant_id, person_id) DO UPDATE SET "
-                    "role = excluded.role, personal = CASE WHEN "
-                    f"{self.table('people')}.erased THEN NULL "
-                    "ELSE excluded.personal END",
+                    "role = excluded.role, personal = CASE WHEN p.erased "
+                    "THEN NULL ELSE excluded.personal END",
                     tenant,
                     event.person_id,
                     event.role,
@@ -340,9 +338,14 @@ class FactsWriter:
                 )
                 return [event.student_id]
             case AssessmentAmended():
+                # An amendment naming neither a level nor a mark moves the
+                # date only; one naming either replaces both.
+                regraded = event.level is not None or event.mark is not None
                 student = await connection.fetchval(
-                    f"UPDATE {self.table('assessments')} SET level = $3, "
-                    "mark = $4, assessed_at = coalesce($5, assessed_at) "
+                    f"UPDATE {self.table('assessments')} SET "
+                    "level = CASE WHEN $6 THEN $3 ELSE level END, "
+                    "mark = CASE WHEN $6 THEN $4 ELSE mark END, "
+                    "assessed_at = coalesce($5, assessed_at) "
                     "WHERE tenant_id = $1 AND assessment_id = $2 "
                     "RETURNING student_id",
                     tenant,
@@ -350,6 +353,7 @@ class FactsWriter:
                     event.level,
                     event.mark,
                     event.assessed_at,
+                    regraded,
                 )
                 return [] if student is None else [student]
             case AssessmentVoided():
