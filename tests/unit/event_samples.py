@@ -88,6 +88,9 @@ def sample_events() -> list[Event]:
         ShareLinkCreated(
             share_link_id=SHARE_LINK_ID,
             student_id="student-ada",
+            section_ids=("room-12",),
+            term_id="fall-2026",
+            token_hash="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             created_by="teacher-krabappel",
             created_at=MONDAY_MORNING,
             expires_at=datetime(2026, 2, 5, 9, 30, tzinfo=UTC),

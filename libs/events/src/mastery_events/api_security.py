@@ -6,7 +6,9 @@ opts out of authentication only by saying so in its ``opt``::
 
     @get("/share/{token:str}", opt={PUBLIC: True})
 
-and a bulk import route takes a larger body and a rate limit with::
+a public route whose path carries a secret adds ``UNLOGGED: True`` so
+the request log leaves it out, and a bulk import route takes a larger body
+and a rate limit with::
 
     @post("/imports", opt={BULK: True}, request_max_body_size=BULK_BODY_LIMIT)
 
@@ -42,6 +44,9 @@ from mastery_events.identity import (
 
 PUBLIC = "public"
 BULK = "bulk"
+# A route whose path holds a secret (a share token) is left out of the
+# request log, so the secret never reaches a log line.
+UNLOGGED = "unlogged"
 # Paths every deployment serves without a token: probes, the API's
 # description and the metrics, none of which names a record or a tenant.
 OPEN_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/schema"]

@@ -9,18 +9,34 @@ it configures nothing, because a library leaves that to the application.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from mastery_events.settings import LogFormat
+
+# A shared report's path carries its token: ``/shared/<tenant>/<token>``.
+SHARE_TOKEN = re.compile(r"(/shared/[^/\s?#]+/)[^/\s?#]+")
+HIDDEN = "<token>"
+
+
+def hide_share_tokens(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Replace the token of every shared report's path a line holds, so a
+    server's request or error lines never carry one."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "/shared/" in value:
+            event_dict[key] = SHARE_TOKEN.sub(rf"\1{HIDDEN}", value)
+
+    return event_dict
 
 
 def timestamped() -> list[Processor]:
     """Return the steps every line takes before it is rendered."""
     return [
         structlog.contextvars.merge_contextvars,
+        hide_share_tokens,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -32,11 +32,13 @@ from litestar.plugins.problem_details import (
 )
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from mastery_events.access import NotAllowedError, NotVisibleError, identity_of
 from mastery_events.api_security import (
     BODY_LIMIT,
+    UNLOGGED,
     add_security_headers,
     bearer_auth,
     loaded_keys,
@@ -59,6 +61,7 @@ def service_app(
     distribution: str,
     route_handlers: Sequence[ControllerRouterHandler] = (),
     refusals: Sequence[type[Exception]] = (),
+    template_config: TemplateConfig[Any] | None = None,
 ) -> Litestar:
     """Build a service's application around ``runtime``, whose start and
     stop follow the server's lifespan.
@@ -67,6 +70,7 @@ def service_app(
     OpenAPI document states. ``refusals`` are the service's own errors that
     answer a caller's mistake (its domain errors, turned into 4xx problems
     by its handlers): they are logged without a stack trace.
+    ``template_config`` is for a service that renders pages on the server.
     """
     name = runtime.service.name
     keys = VerificationKeys.from_settings(runtime.settings)
@@ -90,6 +94,7 @@ def service_app(
         before_send=[add_security_headers],
         dependencies={"identity": Provide(caller, sync_to_thread=False)},
         request_max_body_size=BODY_LIMIT,
+        template_config=template_config,
         openapi_config=OpenAPIConfig(
             title=f"Mastery {name}", version=version(distribution)
         ),
@@ -197,6 +202,7 @@ def log_config(
         ),
         middleware_logging_config=LoggingMiddlewareConfig(
             exclude=[*PROBES, METRICS],
+            exclude_opt_key=UNLOGGED,
             request_log_message="http.request",
             response_log_message="http.response",
             request_log_fields=["method", "path"],

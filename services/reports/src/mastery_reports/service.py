@@ -6,12 +6,17 @@ from importlib import resources
 
 from mastery_events.migrations import load_migrations
 from mastery_events.runtime import Service
+from mastery_reports.facts_store import report_followers
+
+NAME = "reports"
 
 SERVICE = Service(
-    name="reports",
+    name=NAME,
     migrations=tuple(
-        load_migrations("reports", resources.files("mastery_reports.migrations"))
+        load_migrations(NAME, resources.files("mastery_reports.migrations"))
     ),
+    # Its schema is its name, where the facts and snapshots live.
+    followers=report_followers(NAME),
     # Reports show students' names to the people allowed to see them.
     personal_data=True,
 )

@@ -1,0 +1,481 @@
+"""The consumers that keep reports' facts and snapshots from other services'
+events: ``reports-objectives`` on the objectives stream and
+``reports-grading`` on the grading stream (roster, assessments, mastery and
+gradebook).
+
+Each event is applied in the consumer's transaction, bound to the event's
+tenant: its fact is written, then the snapshot of every student it touches
+is built again from the facts. The consumer records the event in
+``processed_events`` in the same transaction, so a redelivered event has no
+second effect; writes that replace a row also compare the stream version,
+so an older event arriving late does not undo a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+import msgspec
+import structlog
+
+from mastery_events.consumer import ConsumerSettings
+from mastery_events.contract.grading import (
+    AssessmentAmended,
+    AssessmentRecorded,
+    AssessmentVoided,
+    GradeBridgeSet,
+    MasteryChanged,
+    TraditionalGradeRecorded,
+    TraditionalGradeVoided,
+)
+from mastery_events.contract.objectives import (
+    ObjectiveAdded,
+    ObjectiveChanged,
+    ObjectiveRemoved,
+    ObjectiveSetCreated,
+    ObjectiveSetEdited,
+    ScaleDefined,
+    ScaleRevised,
+)
+from mastery_events.contract.roster import (
+    ObjectiveSetLinked,
+    ObjectiveSetUnlinked,
+    PersonEnrolled,
+    PersonErased,
+    PersonRostered,
+    PersonUnenrolled,
+    SchoolRostered,
+    SectionRemoved,
+    SectionRostered,
+    TermRostered,
+)
+from mastery_events.database import Connection
+from mastery_events.envelope import Envelope, Event
+from mastery_events.migrations import quote_schema
+from mastery_events.runtime import Follower
+from mastery_reports.snapshot_store import SnapshotWriter
+from mastery_reports.snapshots import ScaleLevelFact
+
+OBJECTIVES_CONSUMER = "reports-objectives"
+GRADING_CONSUMER = "reports-grading"
+CONSUMERS = {OBJECTIVES_CONSUMER: "objectives", GRADING_CONSUMER: "grading"}
+
+log = structlog.get_logger(__name__)
+
+
+class FactsWriter:
+    """The consumers' handler: applies one event to reports' facts in
+    ``schema`` and rebuilds the snapshots it touches."""
+
+    def __init__(self, schema: str, *, source: str) -> None:
+        self.source = source
+        self._schema = quote_schema(schema)
+        self._snapshots = SnapshotWriter(schema)
+
+    def table(self, name: str) -> str:
+        """Return a table of the schema, quoted for a statement."""
+        return f"{self._schema}.{name}"
+
+    async def __call__(
+        self, connection: Connection, envelope: Envelope, event: Event
+    ) -> None:
+        """Apply one event and rebuild the snapshots of its students."""
+        tenant = envelope.tenant_id
+        students = await self.apply(connection, envelope, event)
+        if students is None:
+            return
+
+        for student_id in sorted(set(students)):
+            await self._snapshots.refresh(
+                connection,
+                tenant,
+                student_id,
+                source=self.source,
+                position=envelope.position,
+            )
+        log.info(
+            "snapshots.applied",
+            tenant=tenant,
+            source=self.source,
+            event_type=envelope.event_type,
+            event_id=str(envelope.event_id),
+            position=envelope.position,
+            snapshots=len(set(students)),
+        )
+
+    async def apply(
+        self, connection: Connection, envelope: Envelope, event: Event
+    ) -> Iterable[str] | None:
+        """Write the fact ``event`` brings; return the students whose
+        snapshots it changes, or ``None`` when reports keeps nothing of it."""
+        tenant = envelope.tenant_id
+        match event:
+            case ObjectiveSetCreated() | ObjectiveSetEdited():
+                await connection.execute(
+                    f"INSERT INTO {self.table('objective_sets')} "
+                    "(tenant_id, objective_set_id, title, grade_bands) "
+                    "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, "
+                    "objective_set_id) DO UPDATE SET title = excluded.title, "
+                    "grade_bands = excluded.grade_bands",
+                    tenant,
+                    event.objective_set_id,
+                    event.title,
+                    list(event.grade_bands),
+                )
+                return await self._students_of_set(
+                    connection, tenant, event.objective_set_id
+                )
+            case ObjectiveAdded() | ObjectiveChanged():
+                await connection.execute(
+                    f"INSERT INTO {self.table('objectives')} AS o (tenant_id, "
+                    "objective_id, objective_set_id, code, statement, sort_order, "
+                    "grade_bands, stream_version) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                    "ON CONFLICT (tenant_id, objective_id) DO UPDATE SET "
+                    "code = excluded.code, statement = excluded.statement, "
+                    "sort_order = excluded.sort_order, "
+                    "grade_bands = excluded.grade_bands, "
+                    "stream_version = excluded.stream_version "
+                    "WHERE o.stream_version < excluded.stream_version",
+                    tenant,
+                    event.objective_id,
+                    event.objective_set_id,
+                    event.code,
+                    event.statement,
+                    event.order,
+                    list(event.grade_bands),
+                    envelope.stream_version,
+                )
+                return await self._students_of_set(
+                    connection, tenant, event.objective_set_id
+                )
+            case ObjectiveRemoved():
+                await connection.execute(
+                    f"UPDATE {self.table('objectives')} SET removed = true, "
+                    "stream_version = $3 WHERE tenant_id = $1 "
+                    "AND objective_id = $2 AND stream_version < $3",
+                    tenant,
+                    event.objective_id,
+                    envelope.stream_version,
+                )
+                return await self._students_of_set(
+                    connection, tenant, event.objective_set_id
+                )
+            case ScaleDefined() | ScaleRevised():
+                levels = [
+                    ScaleLevelFact(
+                        value=level.value,
+                        label=level.label,
+                        short_label=level.short_label,
+                        colour=level.colour,
+                    )
+                    for level in event.levels
+                ]
+                await connection.execute(
+                    f"INSERT INTO {self.table('scale_versions')} "
+                    "(tenant_id, scale_id, scale_version, levels) "
+                    "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING",
+                    tenant,
+                    event.scale_id,
+                    event.scale_version,
+                    msgspec.json.encode(levels).decode(),
+                )
+                return await self._students_of_scale(
+                    connection, tenant, event.scale_id, event.scale_version
+                )
+            case _:
+                return await self._apply_roster(connection, envelope, event)
+
+    async def _apply_roster(
+        self, connection: Connection, envelope: Envelope, event: Event
+    ) -> Iterable[str] | None:
+        tenant = envelope.tenant_id
+        match event:
+            case SchoolRostered():
+                await connection.execute(
+                    f"INSERT INTO {self.table('schools')} (tenant_id, school_id, "
+                    "name) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, school_id) "
+                    "DO UPDATE SET name = excluded.name",
+                    tenant,
+                    event.school_id,
+                    event.name,
+                )
+                return ()
+            case TermRostered():
+                await connection.execute(
+                    f"INSERT INTO {self.table('terms')} (tenant_id, term_id, "
+                    "title, starts_on, ends_on) VALUES ($1, $2, $3, $4, $5) "
+                    "ON CONFLICT (tenant_id, term_id) DO UPDATE SET "
+                    "title = excluded.title, starts_on = excluded.starts_on, "
+                    "ends_on = excluded.ends_on",
+                    tenant,
+                    event.term_id,
+                    event.title,
+                    event.starts_on,
+                    event.ends_on,
+                )
+                rows = await connection.fetch(
+                    f"SELECT e.person_id FROM {self.table('enrollments')} e "
+                    f"JOIN {self.table('sections')} s USING (tenant_id, "
+                    "section_id) WHERE e.tenant_id = $1 AND $2 = ANY(s.term_ids) "
+                    "AND e.role = 'student'",
+                    tenant,
+                    event.term_id,
+                )
+                return [row["person_id"] for row in rows]
+            case SectionRostered():
+                await connection.execute(
+                    f"INSERT INTO {self.table('sections')} (tenant_id, "
+                    "section_id, school_id, title, course_title, term_ids) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, "
+                    "section_id) DO UPDATE SET school_id = excluded.school_id, "
+                    "title = excluded.title, course_title = excluded.course_title, "
+                    "term_ids = excluded.term_ids, removed = false",
+                    tenant,
+                    event.section_id,
+                    event.school_id,
+                    event.title,
+                    event.course_title,
+                    list(event.term_ids),
+                )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
+                )
+            case SectionRemoved():
+                await connection.execute(
+                    f"UPDATE {self.table('sections')} SET removed = true "
+                    "WHERE tenant_id = $1 AND section_id = $2",
+                    tenant,
+                    event.section_id,
+                )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
+                )
+            case PersonRostered():
+                await connection.execute(
+                    f"INSERT INTO {self.table('people')} (tenant_id, person_id, "
+                    "role, personal) VALUES ($1, $2, $3, $4::jsonb) "
+                    "ON CONFLICT (tenant_id, person_id) DO UPDATE SET "
+                    "role = excluded.role, personal = CASE WHEN "
+                    f"{self.table('people')}.erased THEN NULL "
+                    "ELSE excluded.personal END",
+                    tenant,
+                    event.person_id,
+                    event.role,
+                    msgspec.json.encode(event.personal).decode(),
+                )
+                return ()
+            case PersonErased():
+                await connection.execute(
+                    f"UPDATE {self.table('people')} SET erased = true, "
+                    "personal = NULL WHERE tenant_id = $1 AND person_id = $2",
+                    tenant,
+                    event.person_id,
+                )
+                return [str(event.person_id)]
+            case PersonEnrolled():
+                await connection.execute(
+                    f"INSERT INTO {self.table('enrollments')} (tenant_id, "
+                    "person_id, section_id, role) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (tenant_id, person_id, section_id) DO UPDATE SET "
+                    "role = excluded.role, active = true",
+                    tenant,
+                    str(event.person_id),
+                    event.section_id,
+                    event.role,
+                )
+                return [str(event.person_id)] if event.role == "student" else ()
+            case PersonUnenrolled():
+                await connection.execute(
+                    f"UPDATE {self.table('enrollments')} SET active = false "
+                    "WHERE tenant_id = $1 AND person_id = $2 AND section_id = $3",
+                    tenant,
+                    str(event.person_id),
+                    event.section_id,
+                )
+                return [str(event.person_id)]
+            case ObjectiveSetLinked() | ObjectiveSetUnlinked():
+                await connection.execute(
+                    f"INSERT INTO {self.table('section_objective_sets')} "
+                    "(tenant_id, section_id, objective_set_id, linked) "
+                    "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, section_id, "
+                    "objective_set_id) DO UPDATE SET linked = excluded.linked",
+                    tenant,
+                    event.section_id,
+                    event.objective_set_id,
+                    isinstance(event, ObjectiveSetLinked),
+                )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
+                )
+            case _:
+                return await self._apply_grading(connection, envelope, event)
+
+    async def _apply_grading(
+        self, connection: Connection, envelope: Envelope, event: Event
+    ) -> Iterable[str] | None:
+        tenant = envelope.tenant_id
+        match event:
+            case AssessmentRecorded():
+                await connection.execute(
+                    f"INSERT INTO {self.table('assessments')} (tenant_id, "
+                    "assessment_id, student_id, section_id, objective_id, "
+                    "scale_id, scale_version, level, mark, assessed_at, evidence, "
+                    "evidence_kind, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                    "$8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
+                    tenant,
+                    event.assessment_id,
+                    event.student_id,
+                    event.section_id,
+                    event.objective_id,
+                    event.scale_id,
+                    event.scale_version,
+                    event.level,
+                    event.mark,
+                    event.assessed_at,
+                    event.evidence.title,
+                    event.evidence.kind,
+                    event.comment,
+                )
+                return [event.student_id]
+            case AssessmentAmended():
+                student = await connection.fetchval(
+                    f"UPDATE {self.table('assessments')} SET level = $3, "
+                    "mark = $4, assessed_at = coalesce($5, assessed_at) "
+                    "WHERE tenant_id = $1 AND assessment_id = $2 "
+                    "RETURNING student_id",
+                    tenant,
+                    event.assessment_id,
+                    event.level,
+                    event.mark,
+                    event.assessed_at,
+                )
+                return [] if student is None else [student]
+            case AssessmentVoided():
+                student = await connection.fetchval(
+                    f"UPDATE {self.table('assessments')} SET voided = true "
+                    "WHERE tenant_id = $1 AND assessment_id = $2 "
+                    "RETURNING student_id",
+                    tenant,
+                    event.assessment_id,
+                )
+                return [] if student is None else [student]
+            case MasteryChanged():
+                await connection.execute(
+                    f"INSERT INTO {self.table('mastery_points')} (tenant_id, "
+                    "event_id, student_id, objective_id, valid_from, position, "
+                    "status, level, level_label, mastered, scale_id, "
+                    "scale_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                    "$10, $11, $12) ON CONFLICT DO NOTHING",
+                    tenant,
+                    envelope.event_id,
+                    event.student_id,
+                    event.objective_id,
+                    event.valid_from,
+                    envelope.position,
+                    event.status,
+                    event.level,
+                    event.level_label,
+                    event.mastered,
+                    event.scale_id,
+                    event.scale_version,
+                )
+                return [event.student_id]
+            case TraditionalGradeRecorded():
+                await connection.execute(
+                    f"INSERT INTO {self.table('traditional_grades')} (tenant_id, "
+                    "grade_id, section_id, student_id, title, kind, percent, "
+                    "points, points_possible, passed, assessed_at) VALUES ($1, $2, "
+                    "$3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                    tenant,
+                    event.grade_id,
+                    event.section_id,
+                    event.student_id,
+                    event.title,
+                    event.kind,
+                    event.percent,
+                    event.points,
+                    event.points_possible,
+                    event.passed,
+                    event.assessed_at,
+                )
+                return [event.student_id]
+            case TraditionalGradeVoided():
+                student = await connection.fetchval(
+                    f"UPDATE {self.table('traditional_grades')} SET voided = true "
+                    "WHERE tenant_id = $1 AND grade_id = $2 RETURNING student_id",
+                    tenant,
+                    event.grade_id,
+                )
+                return [] if student is None else [student]
+            case GradeBridgeSet():
+                await connection.execute(
+                    f"INSERT INTO {self.table('grade_bridges')} (tenant_id, "
+                    "section_id, cuts) VALUES ($1, $2, $3::jsonb) "
+                    "ON CONFLICT (tenant_id, section_id) DO UPDATE SET "
+                    "cuts = excluded.cuts",
+                    tenant,
+                    event.section_id,
+                    msgspec.json.encode(event.cuts).decode(),
+                )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
+                )
+            case _:
+                # Recalculation progress, imports and the rest change no
+                # report: their effects arrive as the events above.
+                return None
+
+    async def _students_of_section(
+        self, connection: Connection, tenant: str, section_id: str
+    ) -> list[str]:
+        rows = await connection.fetch(
+            f"SELECT person_id FROM {self.table('enrollments')} "
+            "WHERE tenant_id = $1 AND section_id = $2 AND role = 'student'",
+            tenant,
+            section_id,
+        )
+        return [row["person_id"] for row in rows]
+
+    async def _students_of_set(
+        self, connection: Connection, tenant: str, objective_set_id: UUID
+    ) -> list[str]:
+        rows = await connection.fetch(
+            f"SELECT DISTINCT e.person_id FROM "
+            f"{self.table('section_objective_sets')} l "
+            f"JOIN {self.table('enrollments')} e USING (tenant_id, section_id) "
+            "WHERE l.tenant_id = $1 AND l.objective_set_id = $2 "
+            "AND e.role = 'student'",
+            tenant,
+            objective_set_id,
+        )
+        return [row["person_id"] for row in rows]
+
+    async def _students_of_scale(
+        self, connection: Connection, tenant: str, scale_id: UUID, version: int
+    ) -> list[str]:
+        rows = await connection.fetch(
+            f"SELECT student_id FROM {self.table('mastery_points')} "
+            "WHERE tenant_id = $1 AND scale_id = $2 AND scale_version = $3 "
+            f"UNION SELECT student_id FROM {self.table('assessments')} "
+            "WHERE tenant_id = $1 AND scale_id = $2 AND scale_version = $3",
+            tenant,
+            scale_id,
+            version,
+        )
+        return [row["student_id"] for row in rows]
+
+
+def report_followers(schema: str) -> tuple[Follower, ...]:
+    """Return the consumers that fill reports' facts in ``schema`` from the
+    objectives and grading services' events."""
+    return tuple(
+        Follower(
+            name=name,
+            source=source,
+            handler=FactsWriter(schema, source=source),
+            settings=ConsumerSettings(),
+        )
+        for name, source in CONSUMERS.items()
+    )

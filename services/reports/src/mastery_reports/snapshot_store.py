@@ -1,0 +1,382 @@
+"""Snapshots in reports' schema: built from the facts, read by the routes.
+
+``SnapshotWriter`` runs inside a consumer's transaction: it loads one
+student's facts, builds the snapshot with the pure ``build_snapshot`` and
+stores it with the log position of the event that caused the rebuild.
+``Snapshots`` reads them, one tenant at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from mastery_events.contract.roster import Sealed
+from mastery_events.database import Connection
+from mastery_events.keyring import Keyring, PersonalFields
+from mastery_events.migrations import quote_schema
+from mastery_events.tenancy import tenant_transaction
+from mastery_reports.snapshots import (
+    AssessmentFact,
+    GradeFact,
+    LetterCutFact,
+    MasteryPointFact,
+    ObjectiveFact,
+    ObjectiveSetFact,
+    ScaleLevelFact,
+    SectionFact,
+    StudentFacts,
+    StudentSnapshot,
+    TermFact,
+    build_snapshot,
+)
+
+
+class StoredSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot as stored: the report, and the log position per source
+    service of the last event it reflects."""
+
+    snapshot: StudentSnapshot
+    positions: dict[str, int]
+    updated_at: datetime
+
+
+class SectionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A section as reports knows it: where it belongs."""
+
+    section_id: str
+    school_id: str
+    title: str
+    term_ids: tuple[str, ...]
+
+
+class SnapshotWriter:
+    """Rebuild a student's snapshot from the facts, on the caller's
+    connection and inside its transaction."""
+
+    def __init__(self, schema: str) -> None:
+        self._schema = quote_schema(schema)
+
+    def table(self, name: str) -> str:
+        """Return a table of the schema, quoted for a statement."""
+        return f"{self._schema}.{name}"
+
+    async def refresh(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        student_id: str,
+        *,
+        source: str,
+        position: int,
+    ) -> StudentSnapshot:
+        """Build ``student_id``'s snapshot again and store it, recording
+        ``position`` as the last event of ``source`` it reflects."""
+        facts = await self.facts(connection, tenant_id, student_id)
+        snapshot = build_snapshot(facts)
+
+        await connection.execute(
+            f"INSERT INTO {self.table('snapshots')} AS s (tenant_id, student_id, "
+            "document, positions, updated_at) VALUES ($1, $2, $3::jsonb, "
+            "jsonb_build_object($4::text, $5::bigint), now()) "
+            "ON CONFLICT (tenant_id, student_id) DO UPDATE SET "
+            "document = excluded.document, "
+            "positions = s.positions || excluded.positions, updated_at = now()",
+            tenant_id,
+            student_id,
+            msgspec.json.encode(snapshot).decode(),
+            source,
+            position,
+        )
+
+        return snapshot
+
+    async def facts(
+        self, connection: Connection, tenant_id: str, student_id: str
+    ) -> StudentFacts:
+        """Load everything reports knows that bears on one student."""
+        sections = [
+            SectionFact(
+                section_id=row["section_id"],
+                school_id=row["school_id"],
+                title=row["title"],
+                course_title=row["course_title"],
+                term_ids=tuple(row["term_ids"]),
+            )
+            for row in await connection.fetch(
+                "SELECT s.section_id, s.school_id, s.title, s.course_title, "
+                f"s.term_ids FROM {self.table('enrollments')} e "
+                f"JOIN {self.table('sections')} s USING (tenant_id, section_id) "
+                "WHERE e.tenant_id = $1 AND e.person_id = $2 "
+                "AND e.role = 'student' AND e.active AND NOT s.removed",
+                tenant_id,
+                student_id,
+            )
+        ]
+        section_ids = [s.section_id for s in sections]
+        sets = [
+            ObjectiveSetFact(
+                objective_set_id=row["objective_set_id"],
+                title=row["title"] or "",
+                section_ids=tuple(sorted(row["section_ids"])),
+            )
+            for row in await connection.fetch(
+                "SELECT l.objective_set_id, min(o.title) AS title, "
+                "array_agg(l.section_id) AS section_ids "
+                f"FROM {self.table('section_objective_sets')} l "
+                f"LEFT JOIN {self.table('objective_sets')} o "
+                "USING (tenant_id, objective_set_id) WHERE l.tenant_id = $1 "
+                "AND l.section_id = ANY($2) AND l.linked "
+                "GROUP BY l.objective_set_id",
+                tenant_id,
+                section_ids,
+            )
+        ]
+        objectives = [
+            ObjectiveFact(
+                objective_id=row["objective_id"],
+                objective_set_id=row["objective_set_id"],
+                code=row["code"],
+                statement=row["statement"],
+                sort_order=row["sort_order"],
+                grade_bands=tuple(row["grade_bands"]),
+            )
+            for row in await connection.fetch(
+                "SELECT objective_id, objective_set_id, code, statement, "
+                f"sort_order, grade_bands FROM {self.table('objectives')} "
+                "WHERE tenant_id = $1 AND objective_set_id = ANY($2) "
+                "AND NOT removed",
+                tenant_id,
+                [s.objective_set_id for s in sets],
+            )
+        ]
+        mastery = [
+            MasteryPointFact(**dict(row))
+            for row in await connection.fetch(
+                "SELECT objective_id, valid_from, position, status, level, "
+                "level_label, mastered, scale_id, scale_version "
+                f"FROM {self.table('mastery_points')} "
+                "WHERE tenant_id = $1 AND student_id = $2",
+                tenant_id,
+                student_id,
+            )
+        ]
+        assessments = [
+            AssessmentFact(**dict(row))
+            for row in await connection.fetch(
+                "SELECT assessment_id, objective_id, scale_id, scale_version, "
+                "level, mark, assessed_at, evidence, evidence_kind, comment "
+                f"FROM {self.table('assessments')} WHERE tenant_id = $1 "
+                "AND student_id = $2 AND NOT voided",
+                tenant_id,
+                student_id,
+            )
+        ]
+        scale_ids = list(
+            {p.scale_id for p in mastery} | {a.scale_id for a in assessments}
+        )
+        scales = {
+            (row["scale_id"], row["scale_version"]): msgspec.json.decode(
+                row["levels"], type=tuple[ScaleLevelFact, ...]
+            )
+            for row in await connection.fetch(
+                "SELECT scale_id, scale_version, levels "
+                f"FROM {self.table('scale_versions')} "
+                "WHERE tenant_id = $1 AND scale_id = ANY($2)",
+                tenant_id,
+                scale_ids,
+            )
+        }
+        grades = [
+            GradeFact(**dict(row))
+            for row in await connection.fetch(
+                "SELECT section_id, kind, percent, points, points_possible, "
+                f"passed FROM {self.table('traditional_grades')} "
+                "WHERE tenant_id = $1 AND student_id = $2 AND NOT voided",
+                tenant_id,
+                student_id,
+            )
+        ]
+        bridges = {
+            row["section_id"]: msgspec.json.decode(
+                row["cuts"], type=tuple[LetterCutFact, ...]
+            )
+            for row in await connection.fetch(
+                f"SELECT section_id, cuts FROM {self.table('grade_bridges')} "
+                "WHERE tenant_id = $1 AND section_id = ANY($2)",
+                tenant_id,
+                section_ids,
+            )
+        }
+        terms = [
+            TermFact(**dict(row))
+            for row in await connection.fetch(
+                "SELECT term_id, title, starts_on, ends_on "
+                f"FROM {self.table('terms')} "
+                "WHERE tenant_id = $1 AND term_id = ANY($2)",
+                tenant_id,
+                sorted({t for s in sections for t in s.term_ids}),
+            )
+        ]
+
+        return StudentFacts(
+            student_id=student_id,
+            sections=tuple(sections),
+            objective_sets=tuple(sets),
+            objectives=tuple(objectives),
+            mastery=tuple(mastery),
+            assessments=tuple(assessments),
+            scales=scales,
+            grades=tuple(grades),
+            bridges=bridges,
+            terms=tuple(terms),
+        )
+
+
+class Snapshots:
+    """Reports' snapshots and sections, read one tenant at a time."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self.pool = pool
+        self._schema = quote_schema(schema)
+
+    def table(self, name: str) -> str:
+        """Return a table of the schema, quoted for a statement."""
+        return f"{self._schema}.{name}"
+
+    async def of_student(
+        self, tenant_id: str, student_id: str
+    ) -> StoredSnapshot | None:
+        """Return a student's snapshot, or ``None`` when reports has none."""
+        rows = await self._fetch(
+            tenant_id,
+            "SELECT document, positions, updated_at "
+            f"FROM {self.table('snapshots')} "
+            "WHERE tenant_id = $1 AND student_id = $2",
+            student_id,
+        )
+        if not rows:
+            return None
+
+        return stored(rows[0])
+
+    async def of_section(self, tenant_id: str, section_id: str) -> list[StoredSnapshot]:
+        """Return the snapshots of the students enrolled in a section."""
+        rows = await self._fetch(
+            tenant_id,
+            "SELECT s.document, s.positions, s.updated_at "
+            f"FROM {self.table('snapshots')} s "
+            f"JOIN {self.table('enrollments')} e ON e.tenant_id = s.tenant_id "
+            "AND e.person_id = s.student_id WHERE s.tenant_id = $1 "
+            "AND e.section_id = $2 AND e.role = 'student' AND e.active "
+            "ORDER BY s.student_id",
+            section_id,
+        )
+
+        return [stored(row) for row in rows]
+
+    async def all(self, tenant_id: str) -> list[StoredSnapshot]:
+        """Return every snapshot of the tenant, by student id."""
+        rows = await self._fetch(
+            tenant_id,
+            "SELECT document, positions, updated_at "
+            f"FROM {self.table('snapshots')} WHERE tenant_id = $1 "
+            "ORDER BY student_id",
+        )
+
+        return [stored(row) for row in rows]
+
+    async def section(self, tenant_id: str, section_id: str) -> SectionInfo | None:
+        """Return a section that was rostered and not removed."""
+        rows = await self._fetch(
+            tenant_id,
+            "SELECT section_id, school_id, title, term_ids "
+            f"FROM {self.table('sections')} WHERE tenant_id = $1 "
+            "AND section_id = $2 AND NOT removed",
+            section_id,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+
+        return SectionInfo(
+            section_id=row["section_id"],
+            school_id=row["school_id"],
+            title=row["title"],
+            term_ids=tuple(row["term_ids"]),
+        )
+
+    async def sections(
+        self, tenant_id: str, section_ids: Sequence[str]
+    ) -> list[SectionInfo]:
+        """Return those of ``section_ids`` that exist, in the given order."""
+        found = {}
+        for section_id in dict.fromkeys(section_ids):
+            info = await self.section(tenant_id, section_id)
+            if info is not None:
+                found[section_id] = info
+
+        return list(found.values())
+
+    async def names(
+        self, tenant_id: str, student_ids: Sequence[str], *, keyring: Keyring
+    ) -> dict[str, str | None]:
+        """Return each student's name as the keyring opens it from their
+        sealed fields; ``None`` for a student erased, or never rostered."""
+        names: dict[str, str | None] = dict.fromkeys(student_ids)
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            rows = await connection.fetch(
+                f"SELECT person_id::text AS student_id, personal "
+                f"FROM {self.table('people')} WHERE tenant_id = $1 "
+                "AND person_id::text = ANY($2) AND personal IS NOT NULL "
+                "AND NOT erased",
+                tenant_id,
+                list(names),
+            )
+            sealed = {
+                row["student_id"]: msgspec.json.decode(row["personal"], type=Sealed)
+                for row in rows
+            }
+            opened = await keyring.open_many(
+                connection, tenant_id=tenant_id, sealed=sealed.values()
+            )
+        for student_id, value in sealed.items():
+            names[student_id] = display_name(opened.get(value.key_id))
+
+        return names
+
+    async def _fetch(self, tenant_id: str, query: str, *args: Any) -> list[Any]:
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            rows: list[Any] = await connection.fetch(query, tenant_id, *args)
+
+        return rows
+
+
+def display_name(fields: PersonalFields | None) -> str | None:
+    """Return a person's name as a report shows it, or ``None`` when their
+    fields are unreadable (erased) or name nobody."""
+    if fields is None:
+        return None
+    parts = [fields.get("given_name"), fields.get("family_name")]
+    name = " ".join(part.strip() for part in parts if part and part.strip())
+
+    return name or None
+
+
+def stored(row: Any) -> StoredSnapshot:
+    """Decode a row of the snapshots table."""
+    return StoredSnapshot(
+        snapshot=msgspec.json.decode(row["document"], type=StudentSnapshot),
+        positions=msgspec.json.decode(row["positions"], type=dict[str, int]),
+        updated_at=row["updated_at"],
+    )
