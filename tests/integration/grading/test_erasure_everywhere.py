@@ -1,7 +1,8 @@
 """Erasure end to end on the real engines: a student imported under a
-memorable name and email, graded, published and erased leaves no trace of
-either string in any table, any stream message, the run's logs or an audit
-export, while her grades still count, anonymously."""
+memorable name and email, graded, published, built into a report and
+shared, then erased, leaves no trace of either string in any table, any
+stream message, the run's logs or an audit export, while her grades still
+count, anonymously, in grading's timelines and in reports' roll-ups."""
 
 from __future__ import annotations
 
@@ -20,17 +21,21 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from mastery_deploy.cli import main
+from mastery_events.envelope import PendingEvent
+from mastery_events.ids import uuid7
+from mastery_events.runtime import ServiceRuntime
 from mastery_events.subjects import Subjects
 from mastery_grading.app import create_app
 from mastery_grading.service import SERVICE
-from tests.integration.grading.classroom import (
-    FOUR_LEVELS,
-    FRACTIONS,
-    MATHS_SET,
-    fill_catalogue,
-)
+from mastery_objectives.service import SERVICE as OBJECTIVES
+from mastery_reports.app import create_app as create_reports
 from tests.integration.grading.test_roster_routes import zipped
 from tests.integration.leak_search import every_stream_message, search_database
+from tests.integration.reports.district import (
+    SEPTEMBER,
+    catalogue_events,
+    new_district,
+)
 from tests.tokens import TestKeys, bearer
 from tests.unit.grading.test_oneroster import USERS, lakeside, with_row
 from tests.waiting import eventually
@@ -40,23 +45,32 @@ GRACE_ROW = 3
 
 
 class District:
-    """A running grading service and one tenant of this test's own."""
+    """Running objectives, grading and reports, and one tenant of this
+    test's own whose catalogue ids are ``ids``'s."""
 
     def __init__(
-        self, client: AsyncTestClient[Litestar], keys: TestKeys, subjects: Subjects
+        self,
+        client: AsyncTestClient[Litestar],
+        reports: AsyncTestClient[Litestar],
+        keys: TestKeys,
+        subjects: Subjects,
     ) -> None:
         self.client = client
+        self.reports = reports
         self.keys = keys
         self.subjects = subjects
-        self.tenant = f"lakeside-{secrets.token_hex(3)}"
+        self.ids = new_district()
+        self.tenant = self.ids.tenant
 
     def admin(self) -> dict[str, str]:
         """Return the district admin's headers."""
         return bearer(self.keys.token(self.tenant, ["district_admin"], subject="ada"))
 
-    async def get(self, path: str) -> Any:
-        """GET ``path`` as the admin and return the JSON answer."""
-        answer = await self.client.get(path, headers=self.admin())
+    async def get(self, path: str, *, reports: bool = False) -> Any:
+        """GET ``path`` from grading, or reports, as the admin and return
+        the JSON answer."""
+        client = self.reports if reports else self.client
+        answer = await client.get(path, headers=self.admin())
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -67,8 +81,8 @@ class District:
             json={
                 "student_id": student,
                 "section_id": "alg-h",
-                "objective_id": str(FRACTIONS),
-                "scale_id": str(FOUR_LEVELS),
+                "objective_id": str(self.ids.fractions),
+                "scale_id": str(self.ids.scale_id),
                 "scale_version": 1,
                 "level": level,
                 "assessed_at": f"2026-09-{day:02d}T09:00:00+00:00",
@@ -83,7 +97,8 @@ class District:
 async def district(
     tmp_path: Path, database_url: str, nats_url: str, subject_prefix: str
 ) -> AsyncIterator[District]:
-    """Grading running on this test's subjects, relaying quickly."""
+    """Objectives' runtime, grading and reports on this test's subjects,
+    relaying quickly."""
     keys = TestKeys(tmp_path)
     settings = keys.settings(
         database_url=database_url,
@@ -91,8 +106,21 @@ async def district(
         subject_prefix=subject_prefix,
         relay_poll_interval=0.1,
     )
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        yield District(client, keys, Subjects(prefix=subject_prefix))
+    async with (
+        ServiceRuntime(OBJECTIVES, settings).running() as objectives,
+        AsyncTestClient(app=create_app(settings)) as client,
+        AsyncTestClient(app=create_reports(settings)) as reports,
+    ):
+        found = District(client, reports, keys, Subjects(prefix=subject_prefix))
+        for event in catalogue_events(found.ids):
+            pending = PendingEvent(
+                payload=event,
+                occurred_at=SEPTEMBER,
+                actor="coordinator",
+                correlation_id=uuid7(),
+            )
+            await objectives.store.append(found.tenant, f"set-{uuid7()}", 0, [pending])
+        yield found
 
 
 async def mastery(database_url: str, *arguments: str) -> Result:
@@ -113,6 +141,19 @@ async def published(district: District, nats_url: str, event_type: str) -> None:
         return any(event_type.encode() in data for data in streams.get(stream, []))
 
     await eventually(arrived, within=30, what=f"{event_type} reaching NATS")
+
+
+def share_of(rollup: Any, key: str) -> dict[str, Any] | None:
+    """Return the roll-up's share of one group, wherever it is listed."""
+    if isinstance(rollup, dict):
+        if rollup.get("key") == key and "pairs" in rollup:
+            return rollup
+        rollup = list(rollup.values())
+    if isinstance(rollup, list):
+        for inner in rollup:
+            if (found := share_of(inner, key)) is not None:
+                return found
+    return None
 
 
 def mastered(matrix: list[dict[str, Any]]) -> int:
@@ -141,18 +182,20 @@ async def test_an_erased_student_leaves_no_name_or_email_anywhere(
     caplog.set_level(logging.DEBUG)
 
     with structlog.testing.capture_logs() as logged:
-        # Roster, catalogue, the fractions set on alg-h, and two grades each.
-        await fill_catalogue(pool, SERVICE.schema, district.tenant)
+        # Roster, the catalogue from objectives, the set on alg-h, grades.
         imported = await district.client.post(
             "/rosters/imports",
             files={"file": ("lakeside.zip", zipped(lakeside(users=users)), "zip")},
             headers=district.admin(),
         )
         assert imported.status_code == 200, imported.text
-        linked = await district.client.put(
-            f"/sections/alg-h/objective-sets/{MATHS_SET}", headers=district.admin()
-        )
-        assert linked.status_code == 200, linked.text
+        link_path = f"/sections/alg-h/objective-sets/{district.ids.set_id}"
+
+        async def linked() -> bool:
+            answer = await district.client.put(link_path, headers=district.admin())
+            return answer.status_code == 200
+
+        await eventually(linked, within=30, what="grading learning the catalogue")
         students = await district.get("/sections/alg-h/students")
         ids = {student["given_name"]: student["person_id"] for student in students}
         grace, katherine = ids[given], ids["Katherine"]
@@ -160,7 +203,7 @@ async def test_an_erased_student_leaves_no_name_or_email_anywhere(
             for day, level in enumerate(levels, start=14):
                 await district.assess(student, level, day)
 
-        timeline_path = f"/timelines/{grace}/{FRACTIONS}"
+        timeline_path = f"/timelines/{grace}/{district.ids.fractions}"
 
         async def projected() -> bool:
             answer = await district.client.get(
@@ -172,6 +215,32 @@ async def test_an_erased_student_leaves_no_name_or_email_anywhere(
         await published(district, nats_url, "MasteryChanged")
         timeline_before = await district.get(timeline_path)
         matrix_before = await district.get("/sections/alg-h/mastery")
+
+        # Reports builds both snapshots, counted in the fractions roll-up
+        # as grading counts them; Grace's report is shared.
+        async def reported() -> bool:
+            answer = await district.reports.get("/rollups", headers=district.admin())
+            if answer.status_code != 200:
+                return False
+            share = share_of(answer.json(), str(district.ids.fractions))
+            return share is not None and (share["pairs"], share["mastered"]) == (
+                2,
+                mastered(matrix_before),
+            )
+
+        await eventually(reported, within=30, what="reports building snapshots")
+        rollups_before = await district.get("/rollups", reports=True)
+        shared = await district.reports.post(
+            f"/students/{grace}/share-links",
+            json={"section_ids": ["alg-h"]},
+            headers=district.admin(),
+        )
+        assert shared.status_code == 201, shared.text
+        page = await district.reports.get(
+            f"/shared/{district.tenant}/{shared.json()['token']}"
+        )
+        # Reports opens her name at read time, so the page names her.
+        assert given in page.text
         # The audit commands span every installed service's schema.
         migrated = await mastery(database_url, "migrate")
         assert migrated.exit_code == 0, migrated.output
@@ -189,8 +258,22 @@ async def test_an_erased_student_leaves_no_name_or_email_anywhere(
         )
         assert erased.status_code == 200, erased.text
         await published(district, nats_url, "PersonErased")
+        link_id = shared.json()["share_link"]["share_link_id"]
+
+        async def revoked() -> bool:
+            links = await district.get(f"/students/{grace}/share-links", reports=True)
+            return any(
+                link["share_link_id"] == link_id and link["revoked_at"]
+                for link in links
+            )
+
+        await eventually(revoked, within=30, what="reports revoking her link")
         timeline_after = await district.get(timeline_path)
         matrix_after = await district.get("/sections/alg-h/mastery")
+        rollups_after = await district.get("/rollups", reports=True)
+        page_after = await district.reports.get(
+            f"/shared/{district.tenant}/{shared.json()['token']}"
+        )
 
     verified = await mastery(
         database_url, "audit", "verify", "--tenant", district.tenant
@@ -220,6 +303,8 @@ async def test_an_erased_student_leaves_no_name_or_email_anywhere(
     assert timeline_after["points"]
     assert matrix_after == matrix_before
     assert mastered(matrix_after) == 1
+    assert rollups_after == rollups_before
+    assert page_after.status_code == 404
     assert verified.exit_code == 0, verified.output
     assert "intact" in verified.output
 
