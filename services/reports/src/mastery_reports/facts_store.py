@@ -54,12 +54,18 @@ from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, Event
 from mastery_events.migrations import quote_schema
 from mastery_events.runtime import Follower
+from mastery_events.store import EventStore
+from mastery_reports.share_link_store import ShareLinks
 from mastery_reports.snapshot_store import SnapshotWriter
 from mastery_reports.snapshots import ScaleLevelFact
 
 OBJECTIVES_CONSUMER = "reports-objectives"
 GRADING_CONSUMER = "reports-grading"
 CONSUMERS = {OBJECTIVES_CONSUMER: "objectives", GRADING_CONSUMER: "grading"}
+
+# Who revokes an erased student's share links, and why, in the events.
+ERASURE_ACTOR = "system:erasure"
+ERASURE_REASON = "the student was erased"
 
 log = structlog.get_logger(__name__)
 
@@ -68,10 +74,23 @@ class FactsWriter:
     """The consumers' handler: applies one event to reports' facts in
     ``schema`` and rebuilds the snapshots it touches."""
 
-    def __init__(self, schema: str, *, source: str) -> None:
+    def __init__(
+        self, schema: str, *, source: str, links: ShareLinks | None = None
+    ) -> None:
         self.source = source
+        self.schema = schema
         self._schema = quote_schema(schema)
         self._snapshots = SnapshotWriter(schema)
+        # Revokes an erased student's share links; without it (a rebuild,
+        # which replays facts only) the links are left as they are.
+        self._links = links
+
+    def recording(self, store: EventStore) -> FactsWriter:
+        """Return this writer able to record share link events in
+        ``store``, reports' own log, as the running service needs."""
+        return FactsWriter(
+            self.schema, source=self.source, links=ShareLinks(store.pool, store)
+        )
 
     def table(self, name: str) -> str:
         """Return a table of the schema, quoted for a statement."""
@@ -271,6 +290,21 @@ class FactsWriter:
                     tenant,
                     event.person_id,
                 )
+                if self._links is not None:
+                    revoked = await self._links.revoke_student_within(
+                        connection,
+                        tenant,
+                        str(event.person_id),
+                        by=ERASURE_ACTOR,
+                        at=event.erased_at,
+                        reason=ERASURE_REASON,
+                    )
+                    log.info(
+                        "share_links.revoked_on_erasure",
+                        tenant=tenant,
+                        person_id=str(event.person_id),
+                        revoked=revoked,
+                    )
                 return [str(event.person_id)]
             case PersonEnrolled():
                 await connection.execute(
@@ -474,12 +508,16 @@ class FactsWriter:
 def report_followers(schema: str) -> tuple[Follower, ...]:
     """Return the consumers that fill reports' facts in ``schema`` from the
     objectives and grading services' events."""
-    return tuple(
-        Follower(
-            name=name,
-            source=source,
-            handler=FactsWriter(schema, source=source),
-            settings=ConsumerSettings(),
+    followers = []
+    for name, source in CONSUMERS.items():
+        writer = FactsWriter(schema, source=source)
+        followers.append(
+            Follower(
+                name=name,
+                source=source,
+                handler=writer,
+                bind=writer.recording,
+                settings=ConsumerSettings(),
+            )
         )
-        for name, source in CONSUMERS.items()
-    )
+    return tuple(followers)
