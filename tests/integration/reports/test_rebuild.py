@@ -12,7 +12,6 @@ from litestar.testing import AsyncTestClient
 
 from mastery_events.keyring import Keyring
 from mastery_events.runtime import ServiceRuntime
-from mastery_grading.service import SERVICE as GRADING
 from mastery_objectives.service import SERVICE as OBJECTIVES
 from mastery_reports.app import create_app
 from mastery_reports.facts_store import CONSUMERS
@@ -20,6 +19,7 @@ from mastery_reports.rebuild import rebuild
 from mastery_reports.service import SERVICE as REPORTS
 from mastery_reports.snapshot_store import Snapshots
 from tests.integration.reports.district import (
+    GRADING,
     Stack,
     assessed,
     new_district,

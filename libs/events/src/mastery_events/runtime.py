@@ -49,6 +49,7 @@ from mastery_events.keyring import (
 )
 from mastery_events.migrations import Migration, event_store_migrations, migrate
 from mastery_events.relay import Relay, RelaySettings
+from mastery_events.seals import SealingWorker
 from mastery_events.settings import Settings, variable
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
@@ -279,6 +280,14 @@ class ServiceRuntime:
             )
             task.add_done_callback(self._report_worker)
             self._workers.append((worker, task))
+
+        # Sealing needs only the database, like the projections.
+        sealing = SealingWorker(
+            self.pool, self.service.schema, interval=self.settings.seal_interval
+        )
+        task = asyncio.create_task(sealing.run(), name=f"{self.service.name}-sealing")
+        task.add_done_callback(self._report_worker)
+        self._workers.append((sealing, task))
 
         self._bus_task = asyncio.create_task(
             self._link_bus(nats_url.split(",")), name=f"{self.service.name}-bus"
