@@ -59,12 +59,13 @@ async def test_migrations_run_twice_apply_nothing_the_second_time(
     first = await run_migrations(pool, fresh_schema, migrations)
     second = await run_migrations(pool, fresh_schema, migrations)
 
-    assert [m.component for m in first] == [
-        "event_store",
-        "event_store",
-        "event_store",
-        "event_store",
-        "roster",
+    assert [(m.component, m.number) for m in first] == [
+        ("event_store", 1),
+        ("event_store", 2),
+        ("event_store", 3),
+        ("event_store", 4),
+        ("event_store", 5),
+        ("roster", 1),
     ]
     assert second == []
 
@@ -86,6 +87,7 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
         ("event_store", 2),
         ("event_store", 3),
         ("event_store", 4),
+        ("event_store", 5),
         ("roster", 1),
     ]
     async with pool.acquire() as connection:
@@ -93,13 +95,20 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
             f'SELECT count(*) FROM "{fresh_schema}".schema_migrations'
         )
         tables = await connection.fetchval(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = $1 "
+            "AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
             fresh_schema,
         )
-    assert recorded == 5
+        partitions = await connection.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = $1::regclass",
+            f'"{fresh_schema}".events',
+        )
+    assert recorded == 6
     # events, checkpoints, processed_events, event_seals, schema_migrations
-    # and classes.
+    # and classes; the events in sixteen partitions.
     assert tables == 6
+    assert partitions == 16
 
 
 async def test_a_migration_changed_after_it_was_applied_is_reported(

@@ -15,6 +15,7 @@ W3C trace context, so the relay and the consumers can continue the trace
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, NoReturn
 
@@ -60,8 +61,12 @@ ENVELOPE_COLUMNS = """
 """
 
 # PostgreSQL's name for the UNIQUE (tenant_id, stream_id, stream_version)
-# constraint of 0001_event_store.sql.
-STREAM_VERSION_CONSTRAINT = "events_tenant_id_stream_id_stream_version_key"
+# constraint of the events table, and of the index each of its partitions
+# (``events_p00`` and on, 0005_partitioned_events.sql) holds of it: a
+# duplicate is reported by the partition that refused it.
+STREAM_VERSION_CONSTRAINT = re.compile(
+    r"^events(_p\d+)?_tenant_id_stream_id_stream_version_key$"
+)
 
 
 def notify_channel(schema: str) -> str:
@@ -338,7 +343,7 @@ class EventStore:
                     await set_tenant(connection, tenant_id)
                 return await self._insert_planned(connection, plan)
         except asyncpg.UniqueViolationError as error:
-            if error.constraint_name != STREAM_VERSION_CONSTRAINT:
+            if not STREAM_VERSION_CONSTRAINT.match(error.constraint_name or ""):
                 raise
             check = conflicting_check(error, plan)
             actual = None
