@@ -25,6 +25,7 @@ STREAMS: tuple[tuple[str, str, tuple[type[Event], ...]], ...] = (
         ),
     ),
     ("grading", "roster", roster.ROSTER_EVENTS),
+    ("grading", "auditor-access", (grading.AuditorAccessed,)),
     (
         "grading",
         "mastery",
