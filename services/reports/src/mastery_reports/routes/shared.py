@@ -30,6 +30,7 @@ from mastery_reports.rendering import (
     not_found_context,
     render_pdf,
     report_context,
+    shared_pdf_href,
 )
 from mastery_reports.routes.dependencies import LinkStore, People, SnapshotReader
 from mastery_reports.share_links import Served, token_hash
@@ -90,13 +91,6 @@ def language_of(request: Request[Any, Any, Any]) -> str:
     return choose_language(
         request.query_params.get("lang"), request.headers.get("accept-language")
     )
-
-
-def shared_pdf_href(language: str) -> str:
-    """Return the page's link to its own PDF: relative and without the
-    token, so the page holds nothing an auditor's replay could not write
-    again."""
-    return f"?lang={language}&download=pdf"
 
 
 def not_found_page(request: Request[Any, Any, Any]) -> Template:
