@@ -5,12 +5,17 @@ tenant, and no scratch schema outlives a reproduction."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
+from click.testing import CliRunner
 
+from mastery_deploy.audit import audit
 from mastery_events.contract import CONTRACT
 from mastery_events.contract.grading import (
     AssessmentAmended,
@@ -18,7 +23,7 @@ from mastery_events.contract.grading import (
     AssessmentVoided,
     MasteryChanged,
 )
-from mastery_events.contract.reports import ReportViewed
+from mastery_events.contract.reports import ReportReproduced, ReportViewed
 from mastery_events.store import EventStore
 from mastery_reports.errors import ViewNotFoundError
 from mastery_reports.reproduction import Reproduced, reproduce_view
@@ -35,6 +40,7 @@ from tests.integration.reports.district import (
     objectives_of,
     roster_events,
 )
+from tests.keys import KEY_ENCRYPTION_KEY
 
 SOURCES = {"objectives": "objectives", "grading": "grading"}
 CORRECTED_AT = datetime(2026, 9, 21, 15, 0, tzinfo=UTC)
@@ -63,6 +69,17 @@ async def views_of(stack: Stack, district: District, link_id: UUID) -> list[UUID
     ]
 
 
+async def reproductions_of(stack: Stack, district: District) -> list[ReportReproduced]:
+    """Return the reproductions reports' log holds for the district."""
+    async with stack.pool.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT payload FROM reports.events WHERE tenant_id = $1 "
+            "AND event_type = 'ReportReproduced' ORDER BY position",
+            district.tenant,
+        )
+    return [msgspec.json.decode(row["payload"], type=ReportReproduced) for row in rows]
+
+
 async def reproduced(stack: Stack, district: District, view_id: UUID) -> Reproduced:
     """Render one view of the district again from the log."""
     return await reproduce_view(
@@ -72,6 +89,8 @@ async def reproduced(stack: Stack, district: District, view_id: UUID) -> Reprodu
         tenant_id=district.tenant,
         view_id=view_id,
         keyring=stack.keyring,
+        auditor="state-auditor-7",
+        at=datetime.now(UTC),
     )
 
 
@@ -234,3 +253,44 @@ async def test_a_view_is_found_only_in_its_own_tenant_and_leaves_no_scratch(
         )
 
     assert scratch == 0
+
+
+async def test_the_audit_command_writes_the_page_again_and_is_recorded(
+    stack: Stack, database_url: str, tmp_path: Path
+) -> None:
+    """``mastery audit reproduce-view`` writes the page a guardian read,
+    byte for byte, says which view it was, and leaves a ReportReproduced
+    naming the auditor and the view; an unknown view is refused."""
+    district = new_district()
+    await graded_twice(stack, district)
+    await stack.snapshot_positions(district)
+    created = await share(stack, district)
+    link_id = UUID(created["share_link"]["share_link_id"])
+    page = await stack.client.get(created["path"])
+    (view_id,) = await views_of(stack, district, link_id)
+    runner = CliRunner(
+        env={
+            "MASTERY_DATABASE_URL": database_url,
+            "MASTERY_KEY_ENCRYPTION_KEY": KEY_ENCRYPTION_KEY,
+        }
+    )
+    written = tmp_path / "view.html"
+    arguments = ["reproduce-view", "--tenant", district.tenant, "--auditor", "dana"]
+
+    done = await asyncio.to_thread(
+        runner.invoke,
+        audit,
+        [*arguments, "--view", str(view_id), "--output", str(written)],
+    )
+    refused = await asyncio.to_thread(
+        runner.invoke, audit, [*arguments, "--view", str(link_id)]
+    )
+    (recorded,) = await reproductions_of(stack, district)
+
+    assert done.exit_code == 0, done.output
+    assert written.read_bytes() == page.content
+    assert str(view_id) in done.output
+    assert refused.exit_code == 1
+    assert f"no view {link_id}" in refused.output
+    assert (recorded.auditor, recorded.view_id) == ("dana", view_id)
+    assert recorded.share_link_id == link_id

@@ -38,9 +38,32 @@ def access_of(
     if not identity.has_role("auditor"):
         return None
 
+    return audited_read(
+        identity.subject,
+        read,
+        student_id=student_id,
+        objective_id=objective_id,
+        as_of=as_of,
+        known_at=known_at,
+        at=at,
+    )
+
+
+def audited_read(
+    auditor: str,
+    read: AuditedRead,
+    *,
+    student_id: str,
+    objective_id: UUID | None,
+    as_of: datetime | None,
+    known_at: datetime | None,
+    at: datetime,
+) -> AuditorAccessed:
+    """Return the event that records ``auditor``'s read at ``at``, however
+    it was asked for: over HTTP or with the audit command."""
     return AuditorAccessed(
         access_id=uuid7(unix_ms=int(at.timestamp() * 1000)),
-        auditor=identity.subject,
+        auditor=auditor,
         read=read,
         student_id=student_id,
         objective_id=objective_id,
@@ -52,24 +75,25 @@ def access_of(
 
 async def record_access(
     store: EventStore,
-    identity: Identity,
+    tenant_id: str,
     event: AuditorAccessed,
     *,
     correlation_id: UUID,
 ) -> None:
-    """Append ``event`` to grading's log as ``identity``'s doing."""
+    """Append ``event`` to ``tenant_id``'s part of grading's log, as its
+    auditor's doing."""
     pending = PendingEvent(
         payload=event,
         occurred_at=event.accessed_at,
-        actor=identity.subject,
+        actor=event.auditor,
         correlation_id=correlation_id,
     )
     (envelope,) = await store.append(
-        identity.tenant_id, access_stream(event.access_id), 0, [pending]
+        tenant_id, access_stream(event.access_id), 0, [pending]
     )
     log.info(
         "auditor.accessed",
-        tenant=identity.tenant_id,
+        tenant=tenant_id,
         read=event.read,
         access_id=str(event.access_id),
         position=envelope.position,

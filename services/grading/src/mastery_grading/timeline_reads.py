@@ -178,6 +178,24 @@ class TimelineReader:
             tenant_id, "student_id = $2 ORDER BY objective_id", student_id
         )
 
+    async def summary(
+        self,
+        tenant_id: str,
+        student_id: str,
+        *,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> list[MasteryCell]:
+        """Return a student's mastery on every objective: the newest states
+        when no moment is asked about, else the states at ``as_of`` as
+        believed at ``known_at``."""
+        if as_of is None and known_at is None:
+            return await self.student(tenant_id, student_id)
+
+        return await self.student_as(
+            tenant_id, student_id, as_of=as_of, known_at=known_at
+        )
+
     async def student_as(
         self,
         tenant_id: str,

@@ -26,12 +26,18 @@ import msgspec
 import structlog
 
 from mastery_events.contract import CONTRACT
-from mastery_events.contract.reports import ReportViewed, ShareLinkEvent
+from mastery_events.contract.reports import (
+    ReportReproduced,
+    ReportViewed,
+    ShareLinkEvent,
+)
 from mastery_events.database import Connection
+from mastery_events.envelope import PendingEvent
+from mastery_events.ids import uuid7
 from mastery_events.keyring import Keyring
 from mastery_events.migrations import migrate, quote_schema
 from mastery_events.runtime import Service
-from mastery_events.store import ENVELOPE_COLUMNS, envelope_from_row
+from mastery_events.store import ENVELOPE_COLUMNS, EventStore, envelope_from_row
 from mastery_events.tenancy import tenant_transaction
 from mastery_reports.errors import ViewNotFoundError, ViewNotReproducibleError
 from mastery_reports.facts_store import FactsWriter
@@ -160,8 +166,11 @@ async def reproduce_view(
     tenant_id: str,
     view_id: UUID,
     keyring: Keyring,
+    auditor: str,
+    at: datetime,
 ) -> Reproduced:
-    """Render the view ``view_id`` of ``tenant_id`` again from the log.
+    """Render the view ``view_id`` of ``tenant_id`` again from the log for
+    ``auditor``, and record in reports' log that they had it at ``at``.
 
     ``service`` is reports as installed (its schema holds the view);
     ``sources`` maps each source service's name to its schema.
@@ -201,6 +210,27 @@ async def reproduce_view(
             await connection.execute(
                 f"DROP SCHEMA IF EXISTS {quote_schema(scratch)} CASCADE"
             )
+    reproduction = ReportReproduced(
+        reproduction_id=uuid7(unix_ms=int(at.timestamp() * 1000)),
+        auditor=auditor,
+        view_id=view_id,
+        share_link_id=view.share_link_id,
+        reproduced_at=at,
+    )
+    store = EventStore(pool, service.schema, registry=CONTRACT)
+    await store.append(
+        tenant_id,
+        reproduction_stream(reproduction.reproduction_id),
+        0,
+        [
+            PendingEvent(
+                payload=reproduction,
+                occurred_at=at,
+                actor=auditor,
+                correlation_id=reproduction.reproduction_id,
+            )
+        ],
+    )
     log.info(
         "report.view_reproduced",
         tenant=tenant_id,
@@ -219,6 +249,11 @@ async def reproduce_view(
         positions=view.positions,
         body=body_of(snapshot, view, student_name=names[link.student_id]),
     )
+
+
+def reproduction_stream(reproduction_id: UUID) -> str:
+    """Return the stream of one reproduction's record."""
+    return f"report-reproduction-{reproduction_id}"
 
 
 def body_of(

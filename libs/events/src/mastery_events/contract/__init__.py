@@ -49,6 +49,7 @@ STREAMS: tuple[tuple[str, str, tuple[type[Event], ...]], ...] = (
         "share-link",
         (reports.ShareLinkCreated, reports.ShareLinkRevoked, reports.ReportViewed),
     ),
+    ("reports", "report-reproduction", (reports.ReportReproduced,)),
 )
 
 for _service, _stream, _payloads in STREAMS:

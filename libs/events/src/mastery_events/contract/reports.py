@@ -57,3 +57,17 @@ class ReportViewed(Event, frozen=True, kw_only=True):
 
 
 ShareLinkEvent = ShareLinkCreated | ShareLinkRevoked | ReportViewed
+
+
+class ReportReproduced(Event, frozen=True, kw_only=True):
+    """An auditor had one view of a shared report rendered again from the
+    log: a look at a student's report like any other, so it is recorded.
+
+    ``view_id`` is the event id of the ``ReportViewed`` reproduced.
+    """
+
+    reproduction_id: UUID
+    auditor: str
+    view_id: UUID
+    share_link_id: UUID
+    reproduced_at: datetime

@@ -101,7 +101,7 @@ async def get_timeline(
     )
     if access is not None:
         await record_access(
-            events, identity, access, correlation_id=correlation_of(request)
+            events, tenant, access, correlation_id=correlation_of(request)
         )
 
     return timeline
@@ -122,12 +122,7 @@ async def get_student_summary(
     as known now when neither is given). A student with none of those is
     not found. An auditor's read is recorded."""
     tenant = identity.tenant_id
-    if as_of is None and known_at is None:
-        found = await reader.student(tenant, student_id)
-    else:
-        found = await reader.student_as(
-            tenant, student_id, as_of=as_of, known_at=known_at
-        )
+    found = await reader.summary(tenant, student_id, as_of=as_of, known_at=known_at)
     cells = [cell for cell in found if may_read(identity, tenant, cell.section_id)]
     if not cells:
         raise NotVisibleError(identity.subject, tenant_id=tenant, action="read")
@@ -143,7 +138,7 @@ async def get_student_summary(
     )
     if access is not None:
         await record_access(
-            events, identity, access, correlation_id=correlation_of(request)
+            events, tenant, access, correlation_id=correlation_of(request)
         )
 
     return cells
