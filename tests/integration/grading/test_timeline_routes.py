@@ -14,9 +14,11 @@ import asyncpg
 import msgspec
 import nats
 import pytest
+from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from mastery_deploy.audit import audit
 from mastery_events.contract import CONTRACT
 from mastery_events.contract.grading import AuditorAccessed
 from mastery_events.migrations import quote_schema
@@ -307,3 +309,59 @@ async def test_each_auditor_read_is_recorded_and_no_one_elses(
     assert summary_read.known_at == recorded.recorded_at
     assert {timeline_read.auditor, summary_read.auditor} == {"reader"}
     assert {timeline_read.student_id, summary_read.student_id} == {LISA}
+
+
+async def test_the_audit_command_answers_as_of_and_as_known_and_is_recorded(
+    running: Running, database_url: str
+) -> None:
+    """``mastery audit as-of`` gives Lisa's summary as known before her 2
+    was amended to 1 and her 4 voided, and her fractions timeline on day 2
+    as known then and now; each run is an AuditorAccessed naming the
+    auditor, and a student with no mastery is refused."""
+    first, _ = await running.school.record(2, on=day(1))
+    second, known = await running.school.record(4, on=day(3))
+    await projected(running, 2)
+    before = known.recorded_at.isoformat()
+    await running.school.amend(first, level=1, reason="misread the rubric")
+    await running.school.void(second, reason="wrong student")
+
+    async def corrected() -> bool:
+        _, cells = await running.read(f"/students/{LISA}/mastery", roles=["auditor"])
+        return [c["score"] for c in cells] == [1.0]
+
+    await eventually(corrected, what="the amend and the void to be projected")
+    runner = CliRunner(env={"MASTERY_DATABASE_URL": database_url})
+    asked = ["as-of", "--tenant", running.school.tenant, "--auditor", "dana"]
+
+    async def run(*arguments: str) -> Any:
+        done = await asyncio.to_thread(
+            runner.invoke, audit, [*asked, "--student", LISA, *arguments]
+        )
+        assert done.exit_code == 0, done.output
+        return msgspec.json.decode(done.stdout)
+
+    then = await run("--known-at", before)
+    today = await run()
+    day_2_then = await run(
+        "--objective",
+        str(FRACTIONS),
+        "--as-of",
+        day(2).isoformat(),
+        "--known-at",
+        before,
+    )
+    day_2_now = await run("--objective", str(FRACTIONS), "--as-of", day(2).isoformat())
+    nobody = await asyncio.to_thread(
+        runner.invoke, audit, [*asked, "--student", "student-nobody"]
+    )
+    recorded = [a for a in await auditor_accesses(running) if a.auditor == "dana"]
+
+    assert [c["score"] for c in then["mastery"]] == [4.0]
+    assert [c["score"] for c in today["mastery"]] == [1.0]
+    assert day_2_then["state"]["score"] == 2.0
+    assert day_2_now["state"]["score"] == 1.0
+    assert nobody.exit_code == 1
+    assert "no mastery of student student-nobody" in nobody.output
+    assert [a.read for a in recorded] == ["student-summary"] * 2 + ["timeline"] * 2
+    assert [a.objective_id for a in recorded[2:]] == [FRACTIONS, FRACTIONS]
+    assert recorded[0].known_at == known.recorded_at
