@@ -283,7 +283,8 @@ async def test_each_auditor_read_is_recorded_and_no_one_elses(
 ) -> None:
     """An auditor's timeline and summary reads become AuditorAccessed
     events naming the auditor, the read and the moments asked about; a
-    teacher's read of the same timeline records nothing."""
+    teacher's read of the same timeline, and another district's auditor
+    answered 404, record nothing."""
     _, recorded = await running.school.record(3, on=day(1))
     timeline = f"/timelines/{LISA}/{FRACTIONS}"
 
@@ -301,7 +302,13 @@ async def test_each_auditor_read_is_recorded_and_no_one_elses(
         query={"known_at": recorded.recorded_at.isoformat()},
     )
 
+    outsider = [
+        await running.read(path, roles=["auditor"], tenant="riverside")
+        for path in (timeline, f"/students/{LISA}/mastery")
+    ]
+
     timeline_read, summary_read = await auditor_accesses(running)
+    assert [status for status, _ in outsider] == [404, 404]
     assert (timeline_read.read, timeline_read.objective_id) == ("timeline", FRACTIONS)
     assert timeline_read.as_of == day(2)
     assert timeline_read.known_at is None
