@@ -133,18 +133,16 @@ async def replay_into(
 ) -> int:
     """Apply each source's events of ``tenant_id`` up to its position in
     ``positions`` to the facts and snapshots of ``scratch``, through the
-    consumers' own handler; return how many events were replayed."""
+    consumers' own handler; return how many events were replayed.
+    ``sources`` names the schema of every source in ``positions``."""
     replayed = 0
     async with tenant_transaction(connection, tenant_id):
         for source, position in sorted(positions.items()):
-            schema = sources.get(source)
-            if schema is None:
-                reason = f"no installed service is named {source!r}"
-                raise ViewNotReproducibleError(UUID(int=0), reason)
             writer = FactsWriter(scratch, source=source)
+            log_table = f"{quote_schema(sources[source])}.events"
             cursor = connection.cursor(
-                f"SELECT {ENVELOPE_COLUMNS} FROM {quote_schema(schema)}.events "
-                "AS events WHERE tenant_id = $1 AND position <= $2 "
+                f"SELECT {ENVELOPE_COLUMNS} FROM {log_table} AS events "
+                "WHERE tenant_id = $1 AND position <= $2 "
                 "ORDER BY events.transaction_id, events.position",
                 tenant_id,
                 position,
@@ -183,21 +181,22 @@ async def reproduce_view(
     if not view.positions:
         reason = "it was recorded before views kept their log positions"
         raise ViewNotReproducibleError(view_id, reason)
+    missing = sorted(set(view.positions) - set(sources))
+    if missing:
+        reason = f"no installed service is named {', '.join(missing)}"
+        raise ViewNotReproducibleError(view_id, reason)
 
     scratch = f"{service.schema}_replay_{secrets.token_hex(6)}"
     try:
         async with pool.acquire() as connection:
             await migrate(connection, scratch, service.all_migrations())
-            try:
-                replayed = await replay_into(
-                    connection,
-                    scratch,
-                    tenant_id=tenant_id,
-                    positions=view.positions,
-                    sources=sources,
-                )
-            except ViewNotReproducibleError as error:
-                raise ViewNotReproducibleError(view_id, error.reason) from None
+            replayed = await replay_into(
+                connection,
+                scratch,
+                tenant_id=tenant_id,
+                positions=view.positions,
+                sources=sources,
+            )
         snapshots = Snapshots(pool, scratch)
         stored = await snapshots.of_student(tenant_id, link.student_id)
         if stored is None or stored.positions != view.positions:

@@ -65,7 +65,8 @@ async def shared_snapshot(
     except EventsError:
         raise SharedReportNotFoundError from None
     hashed = token_hash(token)
-    found = await links.opened(tenant_id, hashed, at=datetime.now(UTC))
+    at = datetime.now(UTC)
+    found = await links.opened(tenant_id, hashed, at=at)
     stored = await snapshots.of_student(tenant_id, found.student_id)
     if stored is None:
         raise SharedReportNotFoundError
@@ -75,7 +76,7 @@ async def shared_snapshot(
         language=None if format == "json" else language_of(request),
         positions=stored.positions,
     )
-    link = await links.view(tenant_id, hashed, at=datetime.now(UTC), served=served)
+    link = await links.view(tenant_id, hashed, at=at, served=served)
     log.info(
         "report.viewed",
         tenant=tenant_id,
