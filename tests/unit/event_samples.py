@@ -19,6 +19,7 @@ from mastery_events.contract.objectives import (
     ObjectiveSetPublished,
 )
 from mastery_events.contract.reports import (
+    ReportReproduced,
     ReportViewed,
     ShareLinkCreated,
     ShareLinkRevoked,
@@ -102,6 +103,20 @@ def sample_events() -> list[Event]:
             reason="the student was erased",
         ),
         ReportViewed(share_link_id=SHARE_LINK_ID, viewed_at=MONDAY_MORNING),
+        ReportViewed(
+            share_link_id=SHARE_LINK_ID,
+            viewed_at=MONDAY_MORNING,
+            format="pdf",
+            language="es",
+            positions={"objectives": 4, "grading": 17},
+        ),
+        ReportReproduced(
+            reproduction_id=SHARE_LINK_ID,
+            auditor="state-auditor-7",
+            view_id=SHARE_LINK_ID,
+            share_link_id=SHARE_LINK_ID,
+            reproduced_at=MONDAY_MORNING,
+        ),
         *objective_samples(),
         *roster_samples(),
         *mastery_samples(),

@@ -160,6 +160,37 @@ class Stack:
         found: dict[str, Any] = answer.json()
         return found
 
+    async def snapshot_positions(self, district: District) -> dict[str, int]:
+        """Wait until the student's stored snapshot reflects the newest
+        event of each source log of the district; return those positions."""
+        found: dict[str, int] = {}
+
+        async def caught_up() -> bool:
+            async with (
+                self.pool.acquire() as connection,
+                tenant_transaction(connection, district.tenant),
+            ):
+                positions = await connection.fetchval(
+                    "SELECT positions FROM reports.snapshots "
+                    "WHERE tenant_id = $1 AND student_id = $2",
+                    district.tenant,
+                    district.student_id,
+                )
+                heads = {
+                    source: await connection.fetchval(
+                        f"SELECT max(position) FROM {source}.events "
+                        "WHERE tenant_id = $1",
+                        district.tenant,
+                    )
+                    for source in ("objectives", "grading")
+                }
+            found.clear()
+            found.update(msgspec.json.decode(positions or b"{}"))
+            return found == heads
+
+        await eventually(caught_up, within=30.0, what="the snapshot to catch up")
+        return found
+
     async def settle(self, district: District, what: str, check: Any) -> dict[str, Any]:
         """Wait until the student's report satisfies ``check``; return it."""
         seen: dict[str, Any] = {}

@@ -22,7 +22,7 @@ from mastery_events.ids import uuid7
 from mastery_events.store import EventStore
 from mastery_reports.errors import SharedReportNotFoundError
 from mastery_reports.share_link_store import ShareLinks, new_token, stream_of
-from mastery_reports.share_links import CreateShareLink, token_hash
+from mastery_reports.share_links import CreateShareLink, Served, token_hash
 from tests.integration.reports.district import (
     SECTION,
     TERM,
@@ -134,6 +134,38 @@ async def test_a_shared_link_opens_the_report_and_logs_the_view(
     assert decoded[0].token_hash == token_hash(token)
     assert decoded[0].section_ids == (SECTION,)
     assert all(token.encode() not in bytes(envelope.payload) for envelope in events)
+
+
+async def test_a_view_names_what_it_served_and_the_page_links_its_pdf_tokenless(
+    stack: Stack,
+) -> None:
+    """The ReportViewed of a page says its language and format and the
+    source log positions of the snapshot served; the page's PDF link holds
+    no token yet opens the PDF, itself recorded as a view."""
+    district = new_district()
+    await seeded(stack, district)
+    created = await share(stack, district)
+    served = await stack.snapshot_positions(district)
+
+    page = await stack.client.get(created["path"], params={"lang": "es"})
+    pdf_href = re.search(r'<a href="([^"]*)">', page.text)
+    assert pdf_href is not None
+    pdf = await stack.client.get(created["path"] + html.unescape(pdf_href[1]))
+    link_id = UUID(created["share_link"]["share_link_id"])
+    events = await EventStore(stack.pool, "reports", registry=CONTRACT).read_stream(
+        district.tenant, stream_of(link_id)
+    )
+    page_view, pdf_view = [CONTRACT.decode(envelope) for envelope in events][1:]
+
+    assert created["token"] not in page.text
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+    assert isinstance(page_view, ReportViewed)
+    assert isinstance(pdf_view, ReportViewed)
+    assert (page_view.format, page_view.language) == ("html", "es")
+    assert (pdf_view.format, pdf_view.language) == ("pdf", "es")
+    assert page_view.positions == served
+    assert set(served) == {"objectives", "grading"}
 
 
 async def test_the_pdf_has_the_same_objectives_as_the_page(stack: Stack) -> None:
@@ -251,11 +283,14 @@ async def test_a_link_stops_opening_when_it_expires(stack: Stack) -> None:
         district.tenant,
         token_hash(token),
         at=link.expires_at - timedelta(minutes=1),
-        format="html",
+        served=Served(format="html"),
     )
     with pytest.raises(SharedReportNotFoundError):
         await links.view(
-            district.tenant, token_hash(token), at=link.expires_at, format="html"
+            district.tenant,
+            token_hash(token),
+            at=link.expires_at,
+            served=Served(format="html"),
         )
 
     assert link.expires_at == made + timedelta(days=1)

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 from mastery_events.contract.grading import (
+    AuditorAccessed,
     GradeBridgeSet,
     LeftOut,
     LetterCut,
@@ -166,6 +167,16 @@ def mastery_samples() -> list[Event]:
         ),
         RecalculationFinished(
             job_id=JOB, timelines=30, changed=4, finished_at=FIRST_DAY
+        ),
+        AuditorAccessed(
+            access_id=JOB,
+            auditor="state-auditor-7",
+            read="timeline",
+            student_id=str(LISA),
+            objective_id=FRACTIONS,
+            as_of=FIRST_DAY,
+            known_at=FIRST_DAY,
+            accessed_at=FIRST_DAY,
         ),
         TraditionalGradeRecorded(
             grade_id=GRADE,

@@ -12,6 +12,7 @@ from mastery_events.contract.reports import ReportViewed, ShareLinkCreated
 from mastery_reports.errors import InvalidShareRequestError, SharedReportNotFoundError
 from mastery_reports.share_links import (
     CreateShareLink,
+    Served,
     decide_create,
     decide_revoke,
     decide_view,
@@ -73,19 +74,24 @@ def test_a_link_opens_until_the_moment_it_expires() -> None:
     assert link is not None
     expiry = MONDAY + timedelta(days=1)
 
-    viewed = decide_view(link, at=expiry - timedelta(seconds=1), format="pdf")
+    served = Served(format="pdf", language="es", positions={"grading": 42})
+    viewed = decide_view(link, at=expiry - timedelta(seconds=1), served=served)
     revoked = fold([*decide_create(create()), *decide_revoke(link, by="x", at=MONDAY)])
     assert revoked is not None
 
     assert viewed == [
         ReportViewed(
-            share_link_id=LINK, viewed_at=expiry - timedelta(seconds=1), format="pdf"
+            share_link_id=LINK,
+            viewed_at=expiry - timedelta(seconds=1),
+            format="pdf",
+            language="es",
+            positions={"grading": 42},
         )
     ]
     with pytest.raises(SharedReportNotFoundError):
-        decide_view(link, at=expiry, format="html")
+        decide_view(link, at=expiry, served=served)
     with pytest.raises(SharedReportNotFoundError):
-        decide_view(revoked, at=MONDAY, format="html")
+        decide_view(revoked, at=MONDAY, served=served)
 
 
 def test_revoking_twice_changes_nothing() -> None:

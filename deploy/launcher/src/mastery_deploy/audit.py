@@ -15,6 +15,7 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +32,7 @@ from mastery_events.settings import variable
 from mastery_events.subjects import InvalidTenantError, check_tenant_id
 from mastery_events.verification import Verdict, Verifier
 
+AUDIT_GROUP = "mastery.audit"
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
 
 
@@ -75,9 +77,32 @@ async def tenants_to_audit(
     return await tenants_of(connection, service.schema)
 
 
-@click.group()
+class AuditGroup(click.Group):
+    """The audit commands, with those each installed service adds through
+    the ``mastery.audit`` entry points (a student's mastery as of a date,
+    a shared report rendered again), loaded only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the built-in and the services' audit commands' names."""
+        added = {entry.name for entry in entry_points(group=AUDIT_GROUP)}
+        return sorted({*super().list_commands(ctx), *added})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a built-in audit command, or load a service's by name."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        for entry in entry_points(group=AUDIT_GROUP, name=cmd_name):
+            loaded: click.Command = entry.load()
+            return loaded
+
+        return None
+
+
+@click.group(cls=AuditGroup)
 def audit() -> None:
-    """Prove the log untouched, and take a tenant's history elsewhere."""
+    """Prove the log untouched, take a tenant's history elsewhere, and
+    show auditors the past as it was."""
 
 
 @audit.command()

@@ -394,3 +394,12 @@ class UnknownSectionError(AssessmentRefusedError):
     def __init__(self, section_id: str) -> None:
         self.section_id = section_id
         super().__init__(f"the roster holds no section {section_id}")
+
+
+class NoMasteryError(GradingError):
+    """Raised when a student has no mastery in the tenant at the moments
+    asked about."""
+
+    def __init__(self, student_id: str) -> None:
+        self.student_id = student_id
+        super().__init__(f"no mastery of student {student_id} then")

@@ -178,6 +178,64 @@ class TimelineReader:
             tenant_id, "student_id = $2 ORDER BY objective_id", student_id
         )
 
+    async def summary(
+        self,
+        tenant_id: str,
+        student_id: str,
+        *,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> list[MasteryCell]:
+        """Return a student's mastery on every objective: the newest states
+        when no moment is asked about, else the states at ``as_of`` as
+        believed at ``known_at``."""
+        if as_of is None and known_at is None:
+            return await self.student(tenant_id, student_id)
+
+        return await self.student_as(
+            tenant_id, student_id, as_of=as_of, known_at=known_at
+        )
+
+    async def student_as(
+        self,
+        tenant_id: str,
+        student_id: str,
+        *,
+        as_of: datetime | None,
+        known_at: datetime | None,
+    ) -> list[MasteryCell]:
+        """Return the state of each of a student's timelines at ``as_of``
+        (the newest when ``None``) as believed at ``known_at`` (now when
+        ``None``); a timeline with no point then is left out."""
+        believed = (
+            "p.recorded_until IS NULL"
+            if known_at is None
+            else "p.recorded_from <= $4 AND (p.recorded_until IS NULL "
+            "OR p.recorded_until > $4)"
+        )
+        arguments: list[object] = [tenant_id, student_id, as_of]
+        if known_at is not None:
+            arguments.append(known_at)
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            rows = await connection.fetch(
+                "SELECT DISTINCT ON (p.objective_id) p.student_id, "
+                "p.objective_id, s.section_id, p.status, p.score, p.level, "
+                "p.level_label, p.mastered, p.valid_from, p.method, "
+                "p.scale_version, p.policy_version "
+                f"FROM {self._points} p JOIN {self._states} s "
+                "ON s.tenant_id = p.tenant_id AND s.student_id = p.student_id "
+                "AND s.objective_id = p.objective_id "
+                f"WHERE p.tenant_id = $1 AND p.student_id = $2 AND {believed} "
+                "AND ($3::timestamptz IS NULL OR p.valid_from <= $3) "
+                "ORDER BY p.objective_id, p.valid_from DESC, p.revision DESC",
+                *arguments,
+            )
+
+        return [MasteryCell(**dict(row)) for row in rows]
+
     async def section(self, tenant_id: str, section_id: str) -> list[MasteryCell]:
         """Return a section's matrix, by student then objective: the
         newest state of each timeline recorded in the section, and of each

@@ -52,3 +52,23 @@ class InvalidShareRequestError(ReportsError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class ViewNotFoundError(ReportsError):
+    """Raised when a tenant's log holds no view of a shared report with the
+    event id given."""
+
+    def __init__(self, view_id: UUID) -> None:
+        self.view_id = view_id
+        super().__init__(f"no view {view_id} of a shared report")
+
+
+class ViewNotReproducibleError(ReportsError):
+    """Raised when a view cannot be rendered again from the log: recorded
+    before views kept their positions, or the log no longer holds the
+    events the served report reflected."""
+
+    def __init__(self, view_id: UUID, reason: str) -> None:
+        self.view_id = view_id
+        self.reason = reason
+        super().__init__(f"view {view_id} cannot be reproduced: {reason}")

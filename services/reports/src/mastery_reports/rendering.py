@@ -95,6 +95,13 @@ def report_context(
     }
 
 
+def shared_pdf_href(language: str) -> str:
+    """Return a shared page's link to its own PDF: relative and without
+    the token, so the page holds nothing an auditor's replay could not
+    write again."""
+    return f"?lang={language}&download=pdf"
+
+
 def not_found_context(language: str) -> dict[str, Any]:
     """Return what the not-found page is rendered with."""
     return {"t": Messages(language), "lang": language, "for_pdf": False}

@@ -26,6 +26,7 @@ from mastery_reports.errors import SharedReportNotFoundError, ShareLinkNotFoundE
 from mastery_reports.share_links import (
     TOKEN_BYTES,
     CreateShareLink,
+    Served,
     ShareLink,
     decide_create,
     decide_revoke,
@@ -165,12 +166,33 @@ class ShareLinks:
 
         return len(rows)
 
+    async def opened(self, tenant_id: str, hashed: str, *, at: datetime) -> ShareLink:
+        """Return the open link whose token hashes to ``hashed``, recording
+        nothing; raise ``SharedReportNotFoundError`` for a link that is
+        unknown, expired or revoked alike."""
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            row = await connection.fetchrow(
+                f"SELECT {COLUMNS} FROM {self._table} "
+                "WHERE tenant_id = $1 AND token_hash = $2",
+                tenant_id,
+                hashed,
+            )
+        link = None if row is None else link_of(row)
+        if link is None or not link.is_open(at):
+            raise SharedReportNotFoundError
+
+        return link
+
     async def view(
-        self, tenant_id: str, hashed: str, *, at: datetime, format: str
+        self, tenant_id: str, hashed: str, *, at: datetime, served: Served
     ) -> ShareLink:
-        """Record a view of the open link whose token hashes to ``hashed``
-        and return it; raise ``SharedReportNotFoundError`` for a link that
-        is unknown, expired or revoked alike."""
+        """Record a view of the open link whose token hashes to ``hashed``,
+        with what it served, and return it; raise
+        ``SharedReportNotFoundError`` for a link that is unknown, expired or
+        revoked alike."""
         async with (
             self.pool.acquire() as connection,
             tenant_transaction(connection, tenant_id),
@@ -180,7 +202,7 @@ class ShareLinks:
             )
             if link is None:
                 raise SharedReportNotFoundError
-            events = decide_view(link, at=at, format=format)
+            events = decide_view(link, at=at, served=served)
             link = await self._apply(
                 connection, tenant_id, link, version, events, "share-link"
             )

@@ -109,13 +109,33 @@ def decide_revoke(
     ]
 
 
-def decide_view(link: ShareLink, *, at: datetime, format: str) -> list[ShareLinkEvent]:
-    """Record a view of an open link; a closed one is not found, exactly
-    like a token that never was."""
+class Served(msgspec.Struct, frozen=True, kw_only=True):
+    """What a reader of a share link was given: the report in ``format``
+    and ``language``, as of the source log ``positions`` its snapshot
+    reflected."""
+
+    format: str
+    language: str | None = None
+    positions: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+def decide_view(
+    link: ShareLink, *, at: datetime, served: Served
+) -> list[ShareLinkEvent]:
+    """Record a view of an open link, with what it served; a closed one is
+    not found, exactly like a token that never was."""
     if not link.is_open(at):
         raise SharedReportNotFoundError
 
-    return [ReportViewed(share_link_id=link.share_link_id, viewed_at=at, format=format)]
+    return [
+        ReportViewed(
+            share_link_id=link.share_link_id,
+            viewed_at=at,
+            format=served.format,
+            language=served.language,
+            positions=dict(served.positions),
+        )
+    ]
 
 
 def evolve(link: ShareLink | None, event: ShareLinkEvent) -> ShareLink:

@@ -25,6 +25,7 @@ STREAMS: tuple[tuple[str, str, tuple[type[Event], ...]], ...] = (
         ),
     ),
     ("grading", "roster", roster.ROSTER_EVENTS),
+    ("grading", "auditor-access", (grading.AuditorAccessed,)),
     (
         "grading",
         "mastery",
@@ -48,6 +49,7 @@ STREAMS: tuple[tuple[str, str, tuple[type[Event], ...]], ...] = (
         "share-link",
         (reports.ShareLinkCreated, reports.ShareLinkRevoked, reports.ReportViewed),
     ),
+    ("reports", "report-reproduction", (reports.ReportReproduced,)),
 )
 
 for _service, _stream, _payloads in STREAMS:

@@ -142,6 +142,30 @@ class RecalculationFinished(Event, frozen=True, kw_only=True):
 
 MasteryEvent = MasteryChanged | RecalculationStarted | RecalculationFinished
 
+AuditedRead = Literal["timeline", "student-summary"]
+
+
+class AuditorAccessed(Event, frozen=True, kw_only=True):
+    """An auditor read a student's mastery: who, what and when, so the
+    school can answer for every look at its records.
+
+    ``objective_id`` names the timeline read, none for a whole student's
+    summary; ``as_of`` and ``known_at`` are the moments asked about, none
+    for now. The auditor and the student appear by opaque id only.
+    """
+
+    access_id: UUID
+    auditor: str
+    read: AuditedRead
+    student_id: str
+    objective_id: UUID | None = None
+    as_of: datetime | None = None
+    known_at: datetime | None = None
+    accessed_at: datetime
+
+
+AuditEvent = AuditorAccessed
+
 TraditionalKind = Literal["percent", "points", "pass_fail"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+import msgspec
+
 from mastery_events.envelope import Event
 
 
@@ -37,14 +39,35 @@ class ShareLinkRevoked(Event, frozen=True, kw_only=True):
 
 
 class ReportViewed(Event, frozen=True, kw_only=True):
-    """Somebody opened a shared report: one line of the disclosure log.
+    """Somebody opened a shared report: one line of the disclosure log,
+    and enough to show an auditor the very report that was read.
 
-    ``format`` says how it was read: as a page, a PDF or JSON.
+    ``format`` says how it was read: as a page, a PDF or JSON;
+    ``language`` the language it was written in. ``positions`` are the log
+    positions, per source service, of the newest events the served report
+    reflected: replaying each source up to them gives that report again.
+    Views recorded before these were kept carry none.
     """
 
     share_link_id: UUID
     viewed_at: datetime
     format: str = "html"
+    language: str | None = None
+    positions: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 ShareLinkEvent = ShareLinkCreated | ShareLinkRevoked | ReportViewed
+
+
+class ReportReproduced(Event, frozen=True, kw_only=True):
+    """An auditor had one view of a shared report rendered again from the
+    log: a look at a student's report like any other, so it is recorded.
+
+    ``view_id`` is the event id of the ``ReportViewed`` reproduced.
+    """
+
+    reproduction_id: UUID
+    auditor: str
+    view_id: UUID
+    share_link_id: UUID
+    reproduced_at: datetime

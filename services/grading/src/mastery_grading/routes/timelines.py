@@ -4,7 +4,7 @@ matrix, and the progress of recalculation jobs."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,8 +17,11 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from mastery_events.access import Caller, NotVisibleError, Owner, may, reads
 from mastery_events.identity import Identity
 from mastery_events.runtime import ServiceRuntime
+from mastery_events.store import EventStore
+from mastery_grading.auditor_access import access_of, record_access
 from mastery_grading.errors import RecalculationNotFoundError, TimelineNotFoundError
 from mastery_grading.recalculation import Recalculation, Recalculations
+from mastery_grading.routes.callers import correlation_of
 from mastery_grading.timeline_reads import MasteryCell, Timeline, TimelineReader
 
 log = structlog.get_logger(__name__)
@@ -26,6 +29,7 @@ log = structlog.get_logger(__name__)
 AREA = "grading"
 Reader = NamedDependency[TimelineReader]
 Jobs = NamedDependency[Recalculations]
+Log = NamedDependency[EventStore]
 # Roster ids are opaque text; control characters name nobody.
 OpaqueId = Annotated[
     str, PathParameter(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
@@ -58,8 +62,10 @@ def check_visible(identity: Identity, tenant_id: str, section_id: str | None) ->
     tags=["timelines"],
 )
 async def get_timeline(
+    request: Request[Any, Any, Any],
     identity: Caller,
     reader: Reader,
+    events: Log,
     student_id: OpaqueId,
     objective_id: FromPath[UUID],
     as_of: FromQuery[datetime | None] = None,
@@ -68,7 +74,7 @@ async def get_timeline(
     """Return a student's timeline on one objective: every change point
     believed at ``known_at`` (now when not given) and the state in force at
     ``as_of`` (the newest when not given); both together answer "what did
-    we believe then about that date"."""
+    we believe then about that date". An auditor's read is recorded."""
     tenant = identity.tenant_id
     section = await reader.section_of(tenant, student_id, objective_id)
     check_visible(identity, tenant, section)
@@ -84,25 +90,56 @@ async def get_timeline(
         known_at=known_at.isoformat() if known_at else None,
         points=len(timeline.points),
     )
+    access = access_of(
+        identity,
+        "timeline",
+        student_id=student_id,
+        objective_id=objective_id,
+        as_of=as_of,
+        known_at=known_at,
+        at=datetime.now(UTC),
+    )
+    if access is not None:
+        await record_access(
+            events, tenant, access, correlation_id=correlation_of(request)
+        )
+
     return timeline
 
 
 @get("/students/{student_id:str}/mastery", guards=[reads(AREA)], tags=["timelines"])
 async def get_student_summary(
+    request: Request[Any, Any, Any],
     identity: Caller,
     reader: Reader,
+    events: Log,
     student_id: OpaqueId,
+    as_of: FromQuery[datetime | None] = None,
+    known_at: FromQuery[datetime | None] = None,
 ) -> list[MasteryCell]:
-    """Return a student's newest mastery on every objective the caller may
-    read; a student with none of those is not found."""
+    """Return a student's mastery on every objective the caller may read:
+    the state in force at ``as_of`` as believed at ``known_at`` (the newest
+    as known now when neither is given). A student with none of those is
+    not found. An auditor's read is recorded."""
     tenant = identity.tenant_id
-    cells = [
-        cell
-        for cell in await reader.student(tenant, student_id)
-        if may_read(identity, tenant, cell.section_id)
-    ]
+    found = await reader.summary(tenant, student_id, as_of=as_of, known_at=known_at)
+    cells = [cell for cell in found if may_read(identity, tenant, cell.section_id)]
     if not cells:
         raise NotVisibleError(identity.subject, tenant_id=tenant, action="read")
+
+    access = access_of(
+        identity,
+        "student-summary",
+        student_id=student_id,
+        objective_id=None,
+        as_of=as_of,
+        known_at=known_at,
+        at=datetime.now(UTC),
+    )
+    if access is not None:
+        await record_access(
+            events, tenant, access, correlation_id=correlation_of(request)
+        )
 
     return cells
 
@@ -165,6 +202,9 @@ def timelines_router(runtime: ServiceRuntime) -> Router:
     def provide_jobs() -> Recalculations:
         return Recalculations(runtime.service.schema)
 
+    def provide_log() -> EventStore:
+        return runtime.store
+
     return Router(
         path="/",
         route_handlers=[
@@ -177,6 +217,7 @@ def timelines_router(runtime: ServiceRuntime) -> Router:
         dependencies={
             "reader": Provide(provide_reader, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
+            "events": Provide(provide_log, sync_to_thread=False),
         },
         exception_handlers={
             TimelineNotFoundError: not_found,

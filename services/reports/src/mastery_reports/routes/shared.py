@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import structlog
 from litestar import Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from mastery_events.api_security import PUBLIC, UNLOGGED
@@ -30,9 +30,10 @@ from mastery_reports.rendering import (
     not_found_context,
     render_pdf,
     report_context,
+    shared_pdf_href,
 )
 from mastery_reports.routes.dependencies import LinkStore, People, SnapshotReader
-from mastery_reports.share_links import token_hash
+from mastery_reports.share_links import Served, token_hash
 from mastery_reports.snapshots import StudentSnapshot, narrowed
 
 Format = Literal["html", "pdf", "json"]
@@ -53,17 +54,29 @@ async def shared_snapshot(
 ) -> StudentSnapshot:
     """Record a view of the open link ``token`` names and return the part
     of the student's report it covers; raise ``SharedReportNotFoundError``
-    for anything else."""
+    for anything else.
+
+    The snapshot is read before the view is recorded, so the view names
+    the log positions of the very report served, and an auditor can have
+    it rendered again from the log alone.
+    """
     try:
         check_tenant_id(tenant_id)
     except EventsError:
         raise SharedReportNotFoundError from None
-    link = await links.view(
-        tenant_id, token_hash(token), at=datetime.now(UTC), format=format
-    )
-    stored = await snapshots.of_student(tenant_id, link.student_id)
+    hashed = token_hash(token)
+    at = datetime.now(UTC)
+    found = await links.opened(tenant_id, hashed, at=at)
+    stored = await snapshots.of_student(tenant_id, found.student_id)
     if stored is None:
         raise SharedReportNotFoundError
+
+    served = Served(
+        format=format,
+        language=None if format == "json" else language_of(request),
+        positions=stored.positions,
+    )
+    link = await links.view(tenant_id, hashed, at=at, served=served)
     log.info(
         "report.viewed",
         tenant=tenant_id,
@@ -104,9 +117,13 @@ async def shared_page(
     keyring: People,
     tenant_id: FromPath[str],
     token: FromPath[str],
-) -> Template:
+    download: FromQuery[Literal["pdf"] | None] = None,
+) -> Template | Response[bytes]:
     """Show the report a share link opens, readable on a phone and in
-    print; every bad link gets the same not-found page."""
+    print, or its PDF when the page's own link asks for it; every bad link
+    gets the same not-found page."""
+    if download == "pdf":
+        return await pdf_answer(request, snapshots, links, keyring, tenant_id, token)
     try:
         snapshot = await shared_snapshot(
             request, snapshots, links, tenant_id=tenant_id, token=token, format="html"
@@ -121,7 +138,7 @@ async def shared_page(
         context=report_context(
             snapshot,
             language=language,
-            pdf_href=f"{token}/pdf?lang={language}",
+            pdf_href=shared_pdf_href(language),
             student_name=names[snapshot.student_id],
         ),
         headers=NO_STORE,
@@ -145,6 +162,19 @@ async def shared_pdf(
     token: FromPath[str],
 ) -> Response[bytes] | Template:
     """Return the report a share link opens as a PDF to keep or print."""
+    return await pdf_answer(request, snapshots, links, keyring, tenant_id, token)
+
+
+async def pdf_answer(
+    request: Request[Any, Any, Any],
+    snapshots: SnapshotReader,
+    links: LinkStore,
+    keyring: People,
+    tenant_id: str,
+    token: str,
+) -> Response[bytes] | Template:
+    """Answer with the PDF of the report a share link opens, or with the
+    not-found page."""
     try:
         snapshot = await shared_snapshot(
             request, snapshots, links, tenant_id=tenant_id, token=token, format="pdf"
