@@ -33,16 +33,18 @@ from mastery_events.migrations import quote_schema
 from mastery_events.store import Checkpoint
 from mastery_events.tenancy import RELAY_ROLE, set_tenant
 from mastery_grading.errors import ScaleVersionNotFoundError
-from mastery_grading.evidence import StoredAssessmentEvent
-from mastery_grading.mastery import MasteryResult, Policy
+from mastery_grading.evidence import EvidenceFold, EvidenceItem, StoredAssessmentEvent
+from mastery_grading.mastery import Policy
 from mastery_grading.scales import ScaleView
 from mastery_grading.timeline import (
     Point,
     Revision,
     Rules,
-    advance,
+    curve_of,
+    read_on,
     reason_of,
     recalculation_reason,
+    revise,
     since_of,
 )
 from mastery_grading.timeline_store import (
@@ -60,20 +62,22 @@ ASSESSMENT_TYPES = ["AssessmentRecorded", "AssessmentAmended", "AssessmentVoided
 FLUSH_ROWS = 5000
 FETCH_ROWS = 2000
 # Assessment events with their timeline, by timeline and then in the log's
-# order; corrections find their timeline through their recording.
+# order; corrections find their timeline through their recording. The
+# payload is ``json``, parsed anew by every operator on it, so it is parsed
+# once per event into the three fields the order needs.
 TIMELINE_ORDER = """
     WITH assessed AS (
-        SELECT tenant_id, transaction_id::text::bigint AS txid, position,
-               event_id, event_type, event_version, recorded_at, payload,
-               (payload->>'assessment_id')::uuid AS assessment_id
-        FROM {events}
-        WHERE event_type = ANY($3::text[])
-          AND (transaction_id, position) <= ($1::text::xid8, $2)
+        SELECT e.tenant_id, e.transaction_id::text::bigint AS txid, e.position,
+               e.event_id, e.event_type, e.event_version, e.recorded_at,
+               e.payload, f.assessment_id, f.student_id, f.objective_id
+        FROM {events} e,
+             json_to_record(e.payload)
+                 AS f(assessment_id uuid, student_id text, objective_id uuid)
+        WHERE e.event_type = ANY($3::text[])
+          AND (e.transaction_id, e.position) <= ($1::text::xid8, $2)
     ),
     pairs AS (
-        SELECT tenant_id, assessment_id,
-               payload->>'student_id' AS student_id,
-               (payload->>'objective_id')::uuid AS objective_id
+        SELECT tenant_id, assessment_id, student_id, objective_id
         FROM assessed WHERE event_type = 'AssessmentRecorded'
     )
     SELECT a.tenant_id, p.student_id, p.objective_id, a.txid, a.position,
@@ -114,7 +118,6 @@ EVIDENCE_COLUMNS = (
     "event",
 )
 
-result_decoder = msgspec.json.Decoder(MasteryResult)
 policy_decoder = msgspec.json.Decoder(Policy)
 scale_decoder = msgspec.json.Decoder(ScaleView)
 
@@ -174,7 +177,14 @@ class Rows(msgspec.Struct, kw_only=True):
 
 
 class TimelineReplay:
-    """Replay one timeline's triggers as ``TimelineProjection`` would."""
+    """Replay one timeline's triggers as ``TimelineProjection`` would.
+
+    The projector folds a timeline's evidence anew for every event, as it
+    reads the evidence back from its table; the replay keeps the fold and
+    adds each event to it, and keeps the rules until what chooses them
+    changes. Both feed the same ``curve_of`` and ``revise``, so they reach
+    the same revisions.
+    """
 
     def __init__(self, pair: Pair, catalogue: Catalogue, rows: Rows) -> None:
         self.pair = pair
@@ -185,17 +195,22 @@ class TimelineReplay:
         self.state: TimelineState | None = None
         self.rules: Rules | None = None
         self._open: dict[datetime, list[object]] = {}
+        self._fold = EvidenceFold()
+        self._folded_on: ScaleView | None = None
+        self._newest_scale: UUID | None = None
+        self._named: dict[UUID, int] = {}
+        self._rules_key: tuple[object, ...] | None = None
 
     def assess(self, trigger: Trigger, in_force: InForce) -> None:
         """Apply an assessment event."""
         event = trigger.assessment
         assert event is not None
         pair = self.pair
-        self.events.append(
-            StoredAssessmentEvent(
-                event=event, recorded_at=trigger.recorded_at, position=trigger.position
-            )
+        stored = StoredAssessmentEvent(
+            event=event, recorded_at=trigger.recorded_at, position=trigger.position
         )
+        self.events.append(stored)
+        self._fold_in(stored)
         self.rows.evidence.append(
             (
                 pair.tenant_id,
@@ -217,17 +232,20 @@ class TimelineReplay:
                 stream_version=0,
                 recorded_at=trigger.recorded_at,
             )
-        if isinstance(event, AssessmentRecorded) and event.section_id is not None:
-            self.state.section_id = event.section_id
+        if isinstance(event, AssessmentRecorded):
+            if event.section_id is not None:
+                self.state.section_id = event.section_id
+            self._newest_scale = event.scale_id
+            named = self._named.get(event.scale_id, event.scale_version)
+            self._named[event.scale_id] = max(named, event.scale_version)
 
         rules = self._rules(in_force)
-        revision = advance(
-            self.events,
-            self.points,
+        self._revise(
+            trigger,
             rules,
             since=since_of(self.events, event.assessment_id),
+            reason=reason_of(event),
         )
-        self._record(trigger, revision, rules, reason_of(event))
 
     def recalculate(self, trigger: Trigger, shift: Shift, in_force: InForce) -> None:
         """Apply a recalculation, when it touches this timeline."""
@@ -238,8 +256,8 @@ class TimelineReplay:
             return
         state.recalculated_by = started.job_id
         rules = self._rules(in_force)
-        revision = advance(self.events, self.points, rules, since=None)
-        self._record(trigger, revision, rules, recalculation_reason(started.reason))
+        reason = recalculation_reason(started.reason)
+        self._revise(trigger, rules, since=None, reason=reason)
 
     def finish(self) -> None:
         """Add the timeline's state row."""
@@ -274,14 +292,33 @@ class TimelineReplay:
             )
         )
 
+    def _fold_in(self, stored: StoredAssessmentEvent) -> None:
+        """Add an event to the fold, or drop the fold when the event comes
+        before one already in it, as ``_evidence`` then folds anew in
+        position order."""
+        scale = self._folded_on
+        last = self._fold.last_position
+        if scale is None or (last is not None and stored.position < last):
+            self._folded_on = None
+            return
+        (read,) = read_on((stored,), scale)
+        self._fold.add(read)
+
+    def _evidence(self, scale: ScaleView) -> list[EvidenceItem]:
+        """Return the timeline's evidence read on ``scale``, folding it
+        anew only when the scale changed or an event came out of order."""
+        if scale is not self._folded_on:
+            self._fold = EvidenceFold()
+            for stored in sorted(read_on(self.events, scale), key=by_position):
+                self._fold.add(stored)
+            self._folded_on = scale
+
+        return self._fold.items(scale)
+
     def _rules(self, in_force: InForce) -> Rules:
-        state = self.state
+        state, newest = self.state, self._newest_scale
         assert state is not None
-        newest = next(
-            s.event.scale_id
-            for s in reversed(self.events)
-            if isinstance(s.event, AssessmentRecorded)
-        )
+        assert newest is not None
         override = set_policy = None
         if state.objective_set_id is not None:
             found = in_force.policies.get(
@@ -290,6 +327,15 @@ class TimelineReplay:
             override = (found[0], found[2]) if found else None
             found = in_force.policies.get((state.objective_set_id, None))
             set_policy = (found[0], found[2]) if found else None
+        key = (
+            newest,
+            self._named[newest],
+            in_force.scales.get(newest),
+            override,
+            set_policy,
+        )
+        if self.rules is not None and key == self._rules_key:
+            return self.rules
 
         def scale_view(scale_id: UUID, version: int) -> ScaleView:
             view = self.catalogue.scales.get((scale_id, version))
@@ -305,8 +351,15 @@ class TimelineReplay:
             scale_view=scale_view,
         )
         state.scale_id = scale_id
-        self.rules = rules
+        self.rules, self._rules_key = rules, key
         return rules
+
+    def _revise(
+        self, trigger: Trigger, rules: Rules, *, since: datetime | None, reason: str
+    ) -> None:
+        items = self._evidence(rules.scale)
+        new = curve_of(items, rules, keep=self.points, since=since)
+        self._record(trigger, revise(self.points, new, rules), rules, reason)
 
     def _record(
         self, trigger: Trigger, revision: Revision, rules: Rules, reason: str
@@ -320,7 +373,6 @@ class TimelineReplay:
                 row = self._open.pop(moment, None)
                 if row is not None:
                     row[RECORDED_UNTIL] = recorded
-            reread = {}
             for point in revision.opened:
                 row = list(
                     point_row(
@@ -335,18 +387,18 @@ class TimelineReplay:
                 )
                 self.rows.points.append(row)
                 self._open[point.valid_from] = row
-                # The projector compares with points read back from the
-                # table; reading this one back the same way keeps the
-                # replay's comparisons the projector's.
-                reread[point.valid_from] = Point(
-                    valid_from=point.valid_from,
-                    result=result_decoder.decode(str(row[-1])),
-                )
-            self.points = [reread.get(p.valid_from, p) for p in revision.points]
             state.stream_version += len(revision.announced)
-        else:
-            self.points = list(revision.points)
+        # A result decodes from its stored JSON to a value equal to itself
+        # (floats, datetimes and tuples all survive msgspec's round trip),
+        # so comparing with these points is comparing with the projector's,
+        # which it reads back from the table.
+        self.points = list(revision.points)
         state.recorded_at = recorded
+
+
+def by_position(stored: StoredAssessmentEvent) -> int:
+    """Sort key: the event's place in the log."""
+    return stored.position
 
 
 class FastReplay:
