@@ -133,3 +133,41 @@ async def test_a_rebuild_takes_in_what_the_projector_applied_meanwhile(
     await projector.catch_up()
     states = (await tables(pool, schema))["timeline_states"]
     assert max(row["revision"] for row in states if row["student_id"] == BART) >= 3
+
+
+async def a_long_timeline(school: School, projector: TimelineProjector) -> None:
+    """Grade one timeline a dozen times under a decaying average, mostly
+    in date order, with evidence dated before all the rest, a date moved
+    later, a void, and a scale revised in the middle."""
+    await school.set_policy(2, CalculationPolicy(method="decaying_average", decay=0.65))
+    recorded = [(await school.record(1 + n % 4, on=day(2 + n)))[0] for n in range(6)]
+    await projector.catch_up()
+    await school.record(4, on=day(1))
+    await school.amend(recorded[1], on=day(12), reason="dated the retake")
+    await school.catalogue(four_levels(2, threshold=2.5))
+    await projector.catch_up()
+    await school.void(recorded[4], reason="another student's paper")
+    for n in range(4):
+        await school.record(4 - n % 3, on=day(13 + n))
+    await projector.catch_up()
+
+
+async def test_a_long_revised_timeline_rebuilds_as_it_was_built(
+    school: School,
+    projector: TimelineProjector,
+    pool: asyncpg.Pool,
+    schema: str,
+    store: EventStore,
+) -> None:
+    """The replay keeps one timeline's evidence folded from event to event;
+    across early evidence, a moved date, a void and a new scale version it
+    still gives the projector's rows, revision for revision."""
+    await a_long_timeline(school, projector)
+    built = await tables(pool, schema)
+
+    async with pool.acquire() as connection:
+        report = await Rebuild(pool, connection, schema).run()
+
+    assert report.events == 13
+    assert max(row["revision"] for row in built["timeline_points"]) >= 12
+    assert await tables(pool, schema) == built
