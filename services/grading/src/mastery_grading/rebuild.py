@@ -68,6 +68,7 @@ class Rebuild:
         registry: Registry = CONTRACT,
         batch_size: int = BATCH_SIZE,
     ) -> None:
+        self.pool = pool
         self.connection = connection
         self.schema = schema
         self.batch_size = batch_size
@@ -108,7 +109,11 @@ class Rebuild:
         """Replay the log up to ``target`` into the copies, timeline by
         timeline; call ``progress`` with the events of each timeline."""
         replay = FastReplay(
-            self.connection, self.schema, registry=self._store.registry, suffix=SUFFIX
+            self.pool,
+            self.connection,
+            self.schema,
+            registry=self._store.registry,
+            suffix=SUFFIX,
         )
         return await replay.run(target, progress=progress)
 

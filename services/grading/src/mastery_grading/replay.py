@@ -13,11 +13,13 @@ memory stays flat however long the log is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from mastery_events.contract import Registry
@@ -401,17 +403,83 @@ def by_position(stored: StoredAssessmentEvent) -> int:
     return stored.position
 
 
+class RowCopier:
+    """Copy the replay's rows into the rebuild's tables on a connection of
+    their own, one buffer at a time.
+
+    PostgreSQL takes in a buffer (parsing each result's JSON, writing the
+    heap and the indexes) while the replay computes the next one, so the
+    server's work and Python's overlap instead of taking turns. At most one
+    buffer is in flight and one filling, which keeps memory flat.
+    """
+
+    def __init__(self, connection: Connection, schema: str, suffix: str) -> None:
+        self.connection = connection
+        self._schema = schema
+        self._suffix = suffix
+        self._copying: asyncio.Task[None] | None = None
+
+    async def send(self, rows: Rows) -> None:
+        """Start copying ``rows`` once the previous buffer is in."""
+        await self.wait()
+        self._copying = asyncio.create_task(self._copy(rows))
+
+    async def wait(self) -> None:
+        """Wait until the buffer in flight is in, raising what it raised."""
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            await copying
+
+    async def pass_turn(self) -> None:
+        """Let the buffer in flight move on: the copy runs only while the
+        replay awaits, and the replay computes a whole chunk between reads."""
+        if self._copying is not None:
+            await asyncio.sleep(0)
+
+    async def abandon(self) -> None:
+        """Stop the buffer in flight, as the replay failed and its rows
+        are not wanted."""
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            copying.cancel()
+            await asyncio.gather(copying, return_exceptions=True)
+
+    async def copy(
+        self, table: str, columns: Sequence[str], records: Sequence[Sequence[object]]
+    ) -> None:
+        """Copy ``records`` into the rebuild's copy of ``table`` now."""
+        if records:
+            await self.connection.copy_records_to_table(
+                f"{table}{self._suffix}",
+                schema_name=self._schema,
+                columns=list(columns),
+                records=records,
+            )
+
+    async def _copy(self, rows: Rows) -> None:
+        await self.copy("timeline_evidence", EVIDENCE_COLUMNS, rows.evidence)
+        await self.copy("timeline_points", POINT_COLUMNS, rows.points)
+        await self.copy("timeline_states", STATE_COLUMNS, rows.states)
+
+
 class FastReplay:
-    """Replay a log into the rebuild's tables, timeline by timeline."""
+    """Replay a log into the rebuild's tables, timeline by timeline.
+
+    It reads on ``connection`` and writes on a second connection from
+    ``pool`` (see ``RowCopier``), in a transaction of its own that commits
+    once the whole log is in.
+    """
 
     def __init__(
         self,
+        pool: asyncpg.Pool,
         connection: Connection,
         schema: str,
         *,
         registry: Registry,
         suffix: str,
     ) -> None:
+        self.pool = pool
         self.connection = connection
         self.registry = registry
         self._quoted = quote_schema(schema)
@@ -424,13 +492,30 @@ class FastReplay:
         """Replay every event up to ``target``; return how many."""
         bound = (str(target.transaction_id), target.position)
         await self._load_shifts(bound)
+
+        async with self.pool.acquire() as writer, writer.transaction():
+            copier = RowCopier(writer, self._schema, self._suffix)
+            try:
+                replayed = await self._replay_all(bound, copier, progress)
+                await self._write_in_force(copier)
+            except BaseException:
+                await copier.abandon()
+                raise
+
+        return replayed
+
+    async def _replay_all(
+        self,
+        bound: tuple[str, int],
+        copier: RowCopier,
+        progress: Callable[[int], None],
+    ) -> int:
         rows = Rows()
         replayed = 0
         current: TimelineReplay | None = None
 
         async with self.connection.transaction():
-            # The portal reads every tenant's events as the relay's role;
-            # the rest of the transaction writes as the owner.
+            # The portal reads every tenant's events as the relay's role.
             await self.connection.execute(f"SET LOCAL ROLE {RELAY_ROLE}")
             cursor = await self.connection.cursor(
                 TIMELINE_ORDER.format(events=f"{self._quoted}.events"),
@@ -452,8 +537,9 @@ class FastReplay:
                         progress(len(triggers))
                         triggers = []
                         if len(rows) >= FLUSH_ROWS:
-                            await self._flush(rows)
+                            await copier.send(rows)
                             rows = Rows()
+                        await copier.pass_turn()
                     if current is None or current.pair != pair:
                         catalogue = await self._catalogue(pair.tenant_id)
                         current = TimelineReplay(pair, catalogue, rows)
@@ -463,8 +549,8 @@ class FastReplay:
                 replayed += len(triggers)
                 progress(len(triggers))
 
-            await self._flush(rows)
-            await self._write_in_force()
+        await copier.send(rows)
+        await copier.wait()
         return replayed
 
     def _trigger(self, row: Any) -> Trigger:
@@ -558,21 +644,7 @@ class FastReplay:
         self._catalogues[tenant] = found
         return found
 
-    async def _flush(self, rows: Rows) -> None:
-        for table, columns, records in (
-            ("timeline_evidence", EVIDENCE_COLUMNS, rows.evidence),
-            ("timeline_points", POINT_COLUMNS, rows.points),
-            ("timeline_states", STATE_COLUMNS, rows.states),
-        ):
-            if records:
-                await self.connection.copy_records_to_table(
-                    f"{table}{self._suffix}",
-                    schema_name=self._schema,
-                    columns=list(columns),
-                    records=records,
-                )
-
-    async def _write_in_force(self) -> None:
+    async def _write_in_force(self, copier: RowCopier) -> None:
         """Write what every tenant's recalculations left in force."""
         in_force = {}
         for tenant, shifts in self._shifts.items():
@@ -591,23 +663,17 @@ class FastReplay:
             for tenant, found in in_force.items()
             for (set_id, objective_id), (version, text, _) in found.policies.items()
         ]
-        if scales:
-            await self.connection.copy_records_to_table(
-                f"timeline_scales{self._suffix}",
-                schema_name=self._schema,
-                columns=["tenant_id", "scale_id", "scale_version"],
-                records=scales,
-            )
-        if policies:
-            await self.connection.copy_records_to_table(
-                f"timeline_policies{self._suffix}",
-                schema_name=self._schema,
-                columns=[
-                    "tenant_id",
-                    "objective_set_id",
-                    "objective_id",
-                    "policy_version",
-                    "policy",
-                ],
-                records=policies,
-            )
+        await copier.copy(
+            "timeline_scales", ("tenant_id", "scale_id", "scale_version"), scales
+        )
+        await copier.copy(
+            "timeline_policies",
+            (
+                "tenant_id",
+                "objective_set_id",
+                "objective_id",
+                "policy_version",
+                "policy",
+            ),
+            policies,
+        )
