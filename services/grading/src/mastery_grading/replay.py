@@ -47,7 +47,6 @@ from mastery_grading.timeline import (
     reason_of,
     recalculation_reason,
     revise,
-    since_of,
 )
 from mastery_grading.timeline_store import (
     POINT_COLUMNS,
@@ -201,6 +200,7 @@ class TimelineReplay:
         self._folded_on: ScaleView | None = None
         self._newest_scale: UUID | None = None
         self._named: dict[UUID, int] = {}
+        self._since: dict[UUID, datetime] = {}
         self._rules_key: tuple[object, ...] | None = None
 
     def assess(self, trigger: Trigger, in_force: InForce) -> None:
@@ -245,7 +245,7 @@ class TimelineReplay:
         self._revise(
             trigger,
             rules,
-            since=since_of(self.events, event.assessment_id),
+            since=self._since_of(event),
             reason=reason_of(event),
         )
 
@@ -293,6 +293,20 @@ class TimelineReplay:
                 state.recalculated_by,
             )
         )
+
+    def _since_of(self, event: AssessmentEvent) -> datetime | None:
+        """Take ``event``'s date into its assessment's earliest and return
+        that: what ``since_of`` finds over all the events, kept as they
+        come instead."""
+        since = self._since.get(event.assessment_id)
+        if (
+            isinstance(event, AssessmentRecorded | AssessmentAmended)
+            and event.assessed_at is not None
+            and (since is None or event.assessed_at < since)
+        ):
+            since = self._since[event.assessment_id] = event.assessed_at
+
+        return since
 
     def _fold_in(self, stored: StoredAssessmentEvent) -> None:
         """Add an event to the fold, or drop the fold when the event comes
