@@ -538,25 +538,28 @@ class FastReplay:
             )
             await self.connection.execute("SET LOCAL ROLE NONE")
             triggers: list[Trigger] = []
+            timeline: tuple[object, ...] | None = None
             while chunk := await cursor.fetch(FETCH_ROWS):
                 for row in chunk:
-                    pair = Pair(
-                        tenant_id=row["tenant_id"],
-                        student_id=row["student_id"],
-                        objective_id=row["objective_id"],
-                    )
-                    if current is not None and current.pair != pair:
-                        self._replay(current, triggers)
-                        replayed += len(triggers)
-                        progress(len(triggers))
-                        triggers = []
-                        if len(rows) >= FLUSH_ROWS:
-                            await copier.send(rows)
-                            rows = Rows()
-                        await copier.pass_turn()
-                    if current is None or current.pair != pair:
+                    # Tenant, student and objective lead each row: its
+                    # timeline, compared as a plain tuple row by row.
+                    key = (row[0], row[1], row[2])
+                    if key != timeline:
+                        if current is not None:
+                            self._replay(current, triggers)
+                            replayed += len(triggers)
+                            progress(len(triggers))
+                            triggers = []
+                            if len(rows) >= FLUSH_ROWS:
+                                await copier.send(rows)
+                                rows = Rows()
+                            await copier.pass_turn()
+                        pair = Pair(
+                            tenant_id=key[0], student_id=key[1], objective_id=key[2]
+                        )
                         catalogue = await self._catalogue(pair.tenant_id)
                         current = TimelineReplay(pair, catalogue, rows)
+                        timeline = key
                     triggers.append(self._trigger(row))
             if current is not None:
                 self._replay(current, triggers)
