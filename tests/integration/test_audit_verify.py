@@ -17,6 +17,7 @@ from mastery_events.envelope import Envelope, PendingEvent
 from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.seals import Sealer
 from mastery_events.store import EventStore, StreamAppend
+from mastery_events.tenancy import tenant_transaction
 from mastery_events.verification import Verdict, Verifier
 
 TENANT = "district-9"
@@ -42,6 +43,35 @@ def created(title: str, minute: int) -> PendingEvent:
         actor="teacher-ada",
         correlation_id=SET_ID,
     )
+
+
+async def append_unchained(
+    pool: asyncpg.Pool, schema: str, stream_id: str, events: list[PendingEvent]
+) -> None:
+    """Store ``events`` as a new stream the way a store of the first two
+    migrations did, with only the columns those had."""
+    async with pool.acquire() as connection, tenant_transaction(connection, TENANT):
+        for version, event in enumerate(events, start=1):
+            event_type = CONTRACT.of(event.payload)
+            await connection.execute(
+                f"""
+                INSERT INTO "{schema}".events (
+                    event_id, tenant_id, stream_id, stream_version, event_type,
+                    event_version, occurred_at, actor, correlation_id, payload
+                )
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                """,
+                event.event_id,
+                TENANT,
+                stream_id,
+                version,
+                event_type.name,
+                event_type.version,
+                event.occurred_at,
+                event.actor,
+                event.correlation_id,
+                msgspec.json.encode(event.payload).decode(),
+            )
 
 
 class History(msgspec.Struct, frozen=True, kw_only=True):
@@ -344,8 +374,10 @@ async def test_events_stored_before_the_chain_came_in_are_chained_by_it(
         await migrate(connection, name, migrations[:2])
     store = store_of(name, pool)
     try:
-        await store.append(TENANT, "set-a", 0, [created("a1", 1), created("a2", 2)])
-        await store.append(TENANT, "set-b", 0, [created("b1", 3)])
+        await append_unchained(
+            pool, name, "set-a", [created("a1", 1), created("a2", 2)]
+        )
+        await append_unchained(pool, name, "set-b", [created("b1", 3)])
         async with pool.acquire() as connection:
             await migrate(connection, name, migrations)
         await store.append(TENANT, "set-a", 2, [created("a3", 4)])

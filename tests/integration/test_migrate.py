@@ -63,6 +63,7 @@ async def test_migrations_run_twice_apply_nothing_the_second_time(
         "event_store",
         "event_store",
         "event_store",
+        "event_store",
         "roster",
     ]
     assert second == []
@@ -84,6 +85,7 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
         ("event_store", 1),
         ("event_store", 2),
         ("event_store", 3),
+        ("event_store", 4),
         ("roster", 1),
     ]
     async with pool.acquire() as connection:
@@ -94,7 +96,7 @@ async def test_concurrent_runners_on_a_fresh_schema_apply_each_migration_once(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
             fresh_schema,
         )
-    assert recorded == 4
+    assert recorded == 5
     # events, checkpoints, processed_events, event_seals, schema_migrations
     # and classes.
     assert tables == 6

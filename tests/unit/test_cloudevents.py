@@ -48,6 +48,7 @@ CAUSED = sample_envelope(
     ),
     transaction_id=2**40,
     position=2**33,
+    traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 )
 UNUSUAL_TEXT = sample_envelope(
     actor='Mme "Édith" Ducharme 100%',

@@ -45,6 +45,10 @@ _UUID: dict[str, Any] = {"type": "string", "format": "uuid"}
 _TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
 _COUNT: dict[str, Any] = {"type": "string", "pattern": "^[1-9][0-9]*$"}
 _TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+_TRACEPARENT: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+}
 
 
 def build_document(registry: Registry, subjects: Subjects) -> dict[str, Any]:
@@ -353,12 +357,18 @@ def _headers(
         f"{ce}causationid": _described(
             _UUID, "The event or command that caused this one, when known."
         ),
+        f"{ce}traceparent": _described(
+            _TRACEPARENT,
+            "W3C trace context of the append, when it was traced "
+            "(CloudEvents distributed-tracing extension).",
+        ),
         CONTENT_TYPE_HEADER: _described(
             {"const": CONTENT_TYPE}, "Marks the message as binary content mode."
         ),
         MESSAGE_ID_HEADER: _described(_TEXT, message_id),
     }
-    required = [name for name in properties if name != f"{ce}causationid"]
+    optional = {f"{ce}causationid", f"{ce}traceparent"}
+    required = [name for name in properties if name not in optional]
 
     return {"type": "object", "properties": properties, "required": required}
 

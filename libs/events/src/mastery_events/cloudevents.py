@@ -17,7 +17,8 @@ for ``data``: the same JSON value, not necessarily the same spacing.
 The envelope's own fields travel as extension attributes, whose names the
 specification limits to lower-case letters and digits. ``position`` and
 ``transactionid`` are Strings, not Integers: they are 64-bit numbers, and a
-CloudEvents Integer is a 32-bit one.
+CloudEvents Integer is a 32-bit one. ``traceparent``, when the append was
+traced, is the attribute of the CloudEvents distributed-tracing extension.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ EXTENSIONS = (
     "actor",
     "correlationid",
     "causationid",
+    "traceparent",
 )
 
 # The binding percent-encodes space, '"', '%' and everything outside
@@ -193,6 +195,8 @@ def _attributes(envelope: Envelope, service: str) -> dict[str, str | int]:
     }
     if envelope.causation_id is not None:
         attributes["causationid"] = str(envelope.causation_id)
+    if envelope.traceparent is not None:
+        attributes["traceparent"] = envelope.traceparent
     return attributes
 
 
@@ -220,6 +224,9 @@ def _envelope(attributes: Mapping[str, object], payload: msgspec.Raw) -> Envelop
         causation_id = None
         if attributes.get("causationid") is not None:
             causation_id = UUID(_string(attributes, "causationid"))
+        traceparent = None
+        if attributes.get("traceparent") is not None:
+            traceparent = _string(attributes, "traceparent")
 
         return Envelope(
             event_id=UUID(_string(attributes, "id")),
@@ -236,6 +243,7 @@ def _envelope(attributes: Mapping[str, object], payload: msgspec.Raw) -> Envelop
             correlation_id=UUID(_string(attributes, "correlationid")),
             causation_id=causation_id,
             payload=payload,
+            traceparent=traceparent,
         )
     except (KeyError, ValueError, TypeError, msgspec.ValidationError) as error:
         message = f"CloudEvent lacks or garbles an attribute: {error}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from uuid import UUID
 
 import asyncpg
@@ -28,6 +29,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import Span, SpanKind
 
 from mastery_events.cloudevents import from_nats
 from mastery_events.contract import CONTRACT, Registry
@@ -38,6 +40,7 @@ from mastery_events.errors import EventsError, UnknownEventTypeError
 from mastery_events.migrations import quote_schema
 from mastery_events.subjects import Subjects
 from mastery_events.tenancy import tenant_transaction
+from mastery_events.tracing import context_of, traced
 
 Handler = Callable[[Connection, Envelope, Event], Awaitable[None]]
 
@@ -309,7 +312,8 @@ class DurableConsumer:
             return 0.0
 
         try:
-            applied = await self._apply(envelope, event)
+            with self._traced_apply(envelope):
+                applied = await self._apply(envelope, event)
         except Exception as error:
             return await self._retry_or_dead_letter(message, error, log=log)
 
@@ -325,6 +329,23 @@ class DurableConsumer:
             raise TenantMismatchError(subject_tenant, envelope.tenant_id)
 
         return envelope
+
+    def _traced_apply(self, envelope: Envelope) -> AbstractContextManager[Span]:
+        # A child of the append that stored the event, so the work done here
+        # joins the trace of the request behind it.
+        attributes = {
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": self.stream,
+            "messaging.consumer.group.name": self.name,
+            "mastery.event_type": envelope.event_type,
+        }
+        return traced(
+            f"process {self.name}",
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            parent=context_of(envelope.traceparent),
+        )
 
     async def _apply(self, envelope: Envelope, event: Event) -> bool:
         async with self.pool.acquire() as connection:

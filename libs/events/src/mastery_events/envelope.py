@@ -38,7 +38,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     contract's registry, which upcasts older versions on the way.
     ``position`` is unique and grows within one transaction, and the global
     order is ``(transaction_id, position)``: the order in which readers that
-    follow the whole log receive events.
+    follow the whole log receive events. ``traceparent`` is the W3C trace
+    context of the append, when it was traced.
     """
 
     event_id: UUID
@@ -55,3 +56,4 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: UUID
     causation_id: UUID | None = None
     payload: msgspec.Raw
+    traceparent: str | None = None

@@ -279,19 +279,20 @@ def _insert_statement(schema: str) -> str:
         INSERT INTO {quote_schema(schema)}.events (
             event_id, tenant_id, stream_id, stream_version, event_type,
             event_version, occurred_at, recorded_at, actor, correlation_id,
-            causation_id, payload
+            causation_id, payload, traceparent
         )
         SELECT e.event_id, e.tenant_id, e.stream_id, e.stream_version,
                e.event_type, e.event_version, e.occurred_at, e.recorded_at,
-               e.actor, e.correlation_id, e.causation_id, e.payload
+               e.actor, e.correlation_id, e.causation_id, e.payload,
+               e.traceparent
         FROM unnest(
             $1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[],
             $6::int[], $7::timestamptz[], $8::timestamptz[], $9::text[],
-            $10::uuid[], $11::uuid[], $12::json[]
+            $10::uuid[], $11::uuid[], $12::json[], $13::text[]
         ) WITH ORDINALITY AS e(
             event_id, tenant_id, stream_id, stream_version, event_type,
             event_version, occurred_at, recorded_at, actor, correlation_id,
-            causation_id, payload, ordinal
+            causation_id, payload, traceparent, ordinal
         )
         ORDER BY e.ordinal
         RETURNING event_id, chain_hash
@@ -312,4 +313,5 @@ def _columns(envelopes: list[Envelope]) -> tuple[list[Any], ...]:
         [e.correlation_id for e in envelopes],
         [e.causation_id for e in envelopes],
         [bytes(e.payload).decode() for e in envelopes],
+        [e.traceparent for e in envelopes],
     )

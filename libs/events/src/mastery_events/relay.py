@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import NotFoundError
+from opentelemetry.trace import Span, SpanKind
 
 from mastery_events.checkpoints import Checkpoints, Lag
 from mastery_events.cloudevents import to_nats_headers
@@ -45,6 +47,7 @@ from mastery_events.publisher import (
 from mastery_events.store import Checkpoint, EventStore, checkpoint_of, notify_channel
 from mastery_events.subjects import Subjects
 from mastery_events.tenancy import RELAY_ROLE, system_transaction
+from mastery_events.tracing import links_to, traced
 
 # A notified commit can stay invisible for a moment while an older
 # transaction is still open; look again this soon, then less and less often.
@@ -403,10 +406,11 @@ class Relay:
                         await self._record(connection, pending[:there], [], started)
                         pending = pending[there:]
                         continue
-                outcomes = await self._publisher.publish(
-                    [self._message(envelope) for envelope in pending],
-                    stream_last=stream_last,
-                )
+                with self._traced_send(pending):
+                    outcomes = await self._publisher.publish(
+                        [self._message(envelope) for envelope in pending],
+                        stream_last=stream_last,
+                    )
             except NATS_ERRORS as failure:
                 error = failure
 
@@ -471,6 +475,22 @@ class Relay:
             return last_seq, 0
 
         return last_seq, sum(1 for event in pending if checkpoint_of(event) <= tail)
+
+    def _traced_send(self, pending: Sequence[Envelope]) -> AbstractContextManager[Span]:
+        # One send serves events of many requests: it links to their traces,
+        # and each message carries its own request's context onwards.
+        attributes: dict[str, str | int] = {
+            "messaging.system": "nats",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": self._stream,
+            "messaging.batch.message_count": len(pending),
+        }
+        return traced(
+            f"send {self._stream}",
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+            links=links_to([envelope.traceparent for envelope in pending]),
+        )
 
     def _message(self, envelope: Envelope) -> Message:
         return Message(

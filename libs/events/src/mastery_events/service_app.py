@@ -25,6 +25,7 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig, StructLoggingConfig
 from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
@@ -33,7 +34,8 @@ from litestar.plugins.problem_details import (
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.template.config import TemplateConfig
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
+from opentelemetry import trace
 
 from mastery_events.access import NotAllowedError, NotVisibleError, identity_of
 from mastery_events.api_security import (
@@ -49,6 +51,12 @@ from mastery_events.identity import Identity, VerificationKeys
 from mastery_events.log_output import stdlib_formatter, structlog_processors
 from mastery_events.runtime import Liveness, NotReadyError, Readiness, ServiceRuntime
 from mastery_events.settings import Settings
+from mastery_events.tracing import (
+    configure_tracing,
+    name_request_span,
+    request_span_details,
+    withhold_request_details,
+)
 
 PROBES = ["/healthz", "/readyz"]
 METRICS = "/metrics"
@@ -90,7 +98,11 @@ def service_app(
         route_handlers=[healthz, readyz, metrics_router(runtime), *route_handlers],
         lifespan=[lambda app: loaded_keys(keys, app), lambda _: runtime.running()],
         on_app_init=[auth.on_app_init],
-        middleware=[request_metrics(name).middleware, rate_limit().middleware],
+        middleware=[
+            named_request_span,
+            request_metrics(name).middleware,
+            rate_limit().middleware,
+        ],
         before_send=[add_security_headers],
         dependencies={"identity": Provide(caller, sync_to_thread=False)},
         request_max_body_size=BODY_LIMIT,
@@ -109,6 +121,7 @@ def service_app(
                 )
             ),
             StructlogPlugin(log_config(runtime.settings, refusals=refusals)),
+            OpenTelemetryPlugin(request_tracing()),
         ],
     )
 
@@ -139,6 +152,29 @@ def request_metrics(service: str) -> PrometheusConfig:
         group_path=True,
         exclude=[*(f"^{probe}$" for probe in PROBES), f"^{METRICS}$"],
     )
+
+
+def request_tracing() -> OpenTelemetryConfig:
+    """Trace every request but the probes and scrapes, one span each, named
+    by route template, with the caller's path, address and browser withheld;
+    the store's spans and each event's trace context hang off it."""
+    return OpenTelemetryConfig(
+        exclude=[*(f"^{probe}$" for probe in PROBES), f"^{METRICS}$"],
+        exclude_spans=["receive", "send"],
+        scope_span_details_extractor=request_span_details,
+        server_request_hook_handler=withhold_request_details,
+    )
+
+
+def named_request_span(app: ASGIApp) -> ASGIApp:
+    """Wrap a route so its request's span, opened before routing, is named
+    by the route template the router found."""
+
+    async def named(scope: Scope, receive: Receive, send: Send) -> None:
+        name_request_span(trace.get_current_span(), scope)
+        await app(scope, receive, send)
+
+    return named
 
 
 def caller(request: Request[Identity, Any, Any]) -> Identity:
@@ -213,7 +249,10 @@ def log_config(
 
 def serve(app: Litestar, settings: Settings, *, service: str) -> None:
     """Serve ``app`` with uvicorn on the service's configured port until
-    SIGINT or SIGTERM; port 0 lets the system choose a free one."""
+    SIGINT or SIGTERM; port 0 lets the system choose a free one. Traces
+    are exported as the ``OTEL_*`` variables say, and not at all without
+    them."""
+    configure_tracing(f"mastery-{service}")
     uvicorn.run(
         app,
         host=settings.host,

@@ -7,6 +7,10 @@ Followers of the whole log read in ``(transaction_id, position)`` order and
 only below the oldest transaction still running, so an event whose
 transaction commits late is never skipped: it is read once that transaction
 ends, in its place in the order.
+
+Each append runs in a span of its own, and its events keep that span's
+W3C trace context, so the relay and the consumers can continue the trace
+(see ``mastery_events.tracing``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from mastery_events.tenancy import (
     system_transaction,
     tenant_transaction,
 )
+from mastery_events.tracing import current_traceparent, traced
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, order=True):
@@ -51,7 +56,7 @@ class StreamAppend(msgspec.Struct, frozen=True, kw_only=True):
 ENVELOPE_COLUMNS = """
     event_id, event_type, event_version, tenant_id, stream_id, stream_version,
     position, transaction_id::text::bigint AS transaction_id, occurred_at,
-    recorded_at, actor, correlation_id, causation_id, payload
+    recorded_at, actor, correlation_id, causation_id, payload, traceparent
 """
 
 # PostgreSQL's name for the UNIQUE (tenant_id, stream_id, stream_version)
@@ -77,6 +82,7 @@ class AppendPlan:
         self.tenant_ids: list[str] = []
         self.stream_ids: list[str] = []
         self.stream_versions: list[int] = []
+        self.traceparent: str | None = None
 
     def envelopes(self, rows: Sequence[asyncpg.Record]) -> list[Envelope]:
         """Return the stored events in append order, completed with what the
@@ -104,13 +110,14 @@ class AppendPlan:
                     correlation_id=event.correlation_id,
                     causation_id=event.causation_id,
                     payload=msgspec.Raw(self.payloads[index]),
+                    traceparent=self.traceparent,
                 )
             )
 
         return stored
 
     def arguments(self) -> tuple[object, ...]:
-        """Return the insert statement's parameters, ``$1`` to ``$14``."""
+        """Return the insert statement's parameters, ``$1`` to ``$15``."""
         pending = self.pending
         return (
             [check.tenant_id for check in self.checks],
@@ -127,6 +134,7 @@ class AppendPlan:
             [event.correlation_id for event in pending],
             [event.causation_id for event in pending],
             [payload.decode() for payload in self.payloads],
+            self.traceparent,
         )
 
 
@@ -209,11 +217,11 @@ class EventStore:
                 INSERT INTO {self._table} (
                     event_id, tenant_id, stream_id, stream_version,
                     event_type, event_version, occurred_at, actor,
-                    correlation_id, causation_id, payload
+                    correlation_id, causation_id, payload, traceparent
                 )
                 SELECT e.event_id, e.tenant_id, e.stream_id, e.stream_version,
                        e.event_type, e.event_version, e.occurred_at, e.actor,
-                       e.correlation_id, e.causation_id, e.payload
+                       e.correlation_id, e.causation_id, e.payload, $15::text
                 FROM unnest(
                     $4::text[], $5::text[], $6::int[], $7::uuid[], $8::text[],
                     $9::int[], $10::timestamptz[], $11::text[], $12::uuid[],
@@ -238,7 +246,7 @@ class EventStore:
                           occurred_at
             ),
             notified AS (
-                SELECT pg_notify($15, '')
+                SELECT pg_notify($16, '')
                 FROM (SELECT FROM inserted LIMIT 1) AS any_inserted
             )
             SELECT i.event_id, i.position, i.transaction_id::text::bigint,
@@ -304,6 +312,19 @@ class EventStore:
         if not plan.pending:
             return []
 
+        attributes: dict[str, str | int] = {
+            "db.system.name": "postgresql",
+            "db.namespace": self.schema,
+            "db.operation.name": "append",
+            "db.operation.batch.size": len(plan.pending),
+        }
+        with traced(f"append {self.schema}.events", attributes=attributes):
+            plan.traceparent = current_traceparent()
+            return await self._append_planned(connection, plan)
+
+    async def _append_planned(
+        self, connection: Connection, plan: AppendPlan
+    ) -> list[Envelope]:
         # A caller's transaction has its tenant set by the caller, and the
         # rows are checked against it; otherwise the append is a transaction
         # of its own for the one tenant it writes.
@@ -491,6 +512,7 @@ def envelope_from_row(row: asyncpg.Record | Sequence[Any]) -> Envelope:
         correlation_id,
         causation_id,
         payload,
+        traceparent,
     ) = row
     return Envelope(
         event_id=event_id,
@@ -507,4 +529,5 @@ def envelope_from_row(row: asyncpg.Record | Sequence[Any]) -> Envelope:
         correlation_id=correlation_id,
         causation_id=causation_id,
         payload=msgspec.Raw(payload.encode()),
+        traceparent=traceparent,
     )

@@ -56,6 +56,7 @@ from mastery_grading.timeline_store import (
     choose_rules,
     point_row,
     shift_of,
+    state_row,
     touches,
 )
 
@@ -267,32 +268,7 @@ class TimelineReplay:
         if state is None or rules is None:
             return
         newest = self.points[-1] if self.points else None
-        result = newest.result if newest else None
-        level = result.level if result else None
-        pair = self.pair
-        self.rows.states.append(
-            (
-                pair.tenant_id,
-                pair.student_id,
-                pair.objective_id,
-                state.objective_set_id,
-                state.section_id,
-                state.scale_id,
-                rules.scale.version,
-                rules.policy_version,
-                rules.policy.method,
-                result.status if result else "not_enough_evidence",
-                result.score if result else None,
-                level.value if level else None,
-                level.label if level else None,
-                result.mastered if result else False,
-                newest.valid_from if newest else None,
-                state.recorded_at,
-                state.revision,
-                state.stream_version,
-                state.recalculated_by,
-            )
-        )
+        self.rows.states.append(state_row(self.pair, state, newest, rules))
 
     def _since_of(self, event: AssessmentEvent) -> datetime | None:
         """Take ``event``'s date into its assessment's earliest and return

@@ -629,8 +629,6 @@ class TimelineProjection:
         newest: Point | None,
         rules: Rules,
     ) -> None:
-        result = newest.result if newest else None
-        level = result.level if result else None
         await connection.execute(
             f"""
             INSERT INTO {self.tables.states} (
@@ -658,25 +656,7 @@ class TimelineProjection:
                 stream_version = excluded.stream_version,
                 recalculated_by = excluded.recalculated_by
             """,
-            pair.tenant_id,
-            pair.student_id,
-            pair.objective_id,
-            state.objective_set_id,
-            state.section_id,
-            state.scale_id,
-            rules.scale.version,
-            rules.policy_version,
-            rules.policy.method,
-            result.status if result else "not_enough_evidence",
-            result.score if result else None,
-            level.value if level else None,
-            level.label if level else None,
-            result.mastered if result else False,
-            newest.valid_from if newest else None,
-            state.recorded_at,
-            state.revision,
-            state.stream_version,
-            state.recalculated_by,
+            *state_row(pair, state, newest, rules),
         )
 
     async def _pair_of(
@@ -817,4 +797,34 @@ def pending(event: Event, cause: Envelope) -> PendingEvent:
         actor=ACTOR,
         correlation_id=cause.correlation_id,
         causation_id=cause.event_id,
+    )
+
+
+def state_row(
+    pair: Pair, state: TimelineState, newest: Point | None, rules: Rules
+) -> tuple[object, ...]:
+    """Return a timeline's state row, column by column as the states table
+    has them: one shape for the projection and the rebuild alike."""
+    result = newest.result if newest else None
+    level = result.level if result else None
+    return (
+        pair.tenant_id,
+        pair.student_id,
+        pair.objective_id,
+        state.objective_set_id,
+        state.section_id,
+        state.scale_id,
+        rules.scale.version,
+        rules.policy_version,
+        rules.policy.method,
+        result.status if result else "not_enough_evidence",
+        result.score if result else None,
+        level.value if level else None,
+        level.label if level else None,
+        result.mastered if result else False,
+        newest.valid_from if newest else None,
+        state.recorded_at,
+        state.revision,
+        state.stream_version,
+        state.recalculated_by,
     )

@@ -86,7 +86,19 @@ class SnapshotWriter:
     ) -> StudentSnapshot:
         """Build ``student_id``'s snapshot again and store it with the log
         positions of every source it reflects: all the facts applied so
-        far, so the positions the tenant's consumers have reached."""
+        far, so the positions the tenant's consumers have reached.
+
+        The objectives and grading consumers apply in transactions of
+        their own, so two can touch one student at once. Each waits here
+        for the other's transaction to end before reading the facts, so
+        the snapshot written last has read everything committed before it:
+        without the wait, a grade and the objective it grades, applied side
+        by side, each write a snapshot missing the other's fact."""
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
+            f"{self._schema}.snapshots.{tenant_id}",
+            student_id,
+        )
         facts = await self.facts(connection, tenant_id, student_id)
         snapshot = build_snapshot(facts)
 
