@@ -57,7 +57,11 @@ class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
 
 class Rebuild:
     """Rebuild one schema's timelines on ``connection``, an owner's
-    connection taken from ``pool``."""
+    connection taken from ``pool``.
+
+    The replay takes a second connection from ``pool`` to copy rows on
+    while it computes, so ``pool`` must be able to lend one more.
+    """
 
     def __init__(
         self,

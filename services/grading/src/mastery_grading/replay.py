@@ -5,10 +5,11 @@ what a live log needs and far too slow for a whole one. The replay asks
 PostgreSQL for the assessment events sorted by timeline, then by the
 log's order, walks each timeline's events with the tenant's
 ``RecalculationStarted`` events merged in at their places, makes exactly
-the decisions ``TimelineProjection`` makes (the same ``advance``, the same
-rules, the same row values), and copies the rows into the rebuild's tables
-in bulk. Only one timeline and a buffer of rows are held at once, so
-memory stays flat however long the log is.
+the decisions ``TimelineProjection`` makes (the same ``curve_of`` and
+``revise`` that ``advance`` is made of, the same rules, the same row
+values), and copies the rows into the rebuild's tables in bulk. Only one
+timeline and two buffers of rows (one being copied, one filling) are held
+at once, so memory stays flat however long the log is.
 """
 
 from __future__ import annotations
