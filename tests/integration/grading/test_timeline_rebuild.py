@@ -9,15 +9,26 @@ from typing import Any
 import asyncpg
 import pytest
 
+from mastery_events.checkpoints import Checkpoints
+from mastery_events.contract.grading import AssessmentRecorded, Evidence
 from mastery_events.contract.objectives import CalculationPolicy
+from mastery_events.envelope import PendingEvent
+from mastery_events.ids import uuid7
 from mastery_events.migrations import quote_schema
-from mastery_events.store import EventStore
-from mastery_grading.projector import ProjectorSettings, TimelineProjector
+from mastery_events.store import EventStore, checkpoint_of
+from mastery_events.tenancy import RELAY_ROLE
+from mastery_grading import replay
+from mastery_grading.errors import ScaleVersionNotFoundError
+from mastery_grading.projector import NAME, ProjectorSettings, TimelineProjector
 from mastery_grading.rebuild import Rebuild
 from mastery_grading.timeline_store import REBUILT_TABLES
 from tests.integration.grading.school import (
     BART,
     DECIMALS,
+    LISA,
+    SCALE_ID,
+    TEACHER,
+    TENANT,
     School,
     day,
     four_levels,
@@ -133,3 +144,96 @@ async def test_a_rebuild_takes_in_what_the_projector_applied_meanwhile(
     await projector.catch_up()
     states = (await tables(pool, schema))["timeline_states"]
     assert max(row["revision"] for row in states if row["student_id"] == BART) >= 3
+
+
+async def a_long_timeline(school: School, projector: TimelineProjector) -> None:
+    """Grade one timeline a dozen times under a decaying average, mostly
+    in date order, with evidence dated before all the rest, a date moved
+    later, a void, and a scale revised in the middle."""
+    await school.set_policy(2, CalculationPolicy(method="decaying_average", decay=0.65))
+    recorded = [(await school.record(1 + n % 4, on=day(2 + n)))[0] for n in range(6)]
+    await projector.catch_up()
+    await school.record(4, on=day(1))
+    await school.amend(recorded[1], on=day(12), reason="dated the retake")
+    await school.catalogue(four_levels(2, threshold=2.5))
+    await projector.catch_up()
+    await school.void(recorded[4], reason="another student's paper")
+    for n in range(4):
+        await school.record(4 - n % 3, on=day(13 + n))
+    await projector.catch_up()
+
+
+async def test_a_long_revised_timeline_rebuilds_as_it_was_built(
+    school: School,
+    projector: TimelineProjector,
+    pool: asyncpg.Pool,
+    schema: str,
+    store: EventStore,
+) -> None:
+    """The replay keeps one timeline's evidence folded from event to event;
+    across early evidence, a moved date, a void and a new scale version it
+    still gives the projector's rows, revision for revision."""
+    await a_long_timeline(school, projector)
+    built = await tables(pool, schema)
+
+    async with pool.acquire() as connection:
+        report = await Rebuild(pool, connection, schema).run()
+
+    assert report.events == 13
+    assert max(row["revision"] for row in built["timeline_points"]) >= 12
+    assert await tables(pool, schema) == built
+
+
+async def test_a_failed_rebuild_keeps_the_live_timelines_and_fills_no_copy(
+    school: School,
+    projector: TimelineProjector,
+    pool: asyncpg.Pool,
+    schema: str,
+    store: EventStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An assessment on a scale version the catalogue lacks stops the
+    replay at Lisa's last timeline, after it copied Bart's (a buffer per
+    timeline): those rows are rolled back with it, and the live tables
+    stay as the projector built them."""
+    monkeypatch.setattr(replay, "FLUSH_ROWS", 1)
+    await a_term(school, projector)
+    built = await tables(pool, schema)
+    assessment_id = uuid7()
+    unknown_scale = AssessmentRecorded(
+        assessment_id=assessment_id,
+        student_id=LISA,
+        objective_id=DECIMALS,
+        scale_id=SCALE_ID,
+        scale_version=9,
+        level=3.0,
+        assessed_at=day(9),
+        assessed_by=TEACHER,
+        evidence=Evidence(title="Exit ticket", kind="formative"),
+    )
+    (stored,) = await store.append(
+        TENANT,
+        f"assessment-{assessment_id}",
+        0,
+        [
+            PendingEvent(
+                payload=unknown_scale,
+                occurred_at=day(9),
+                actor=TEACHER,
+                correlation_id=assessment_id,
+            )
+        ],
+    )
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(f"SET LOCAL ROLE {RELAY_ROLE}")
+        await Checkpoints(schema, NAME).save(connection, checkpoint_of(stored))
+
+    async with pool.acquire() as connection:
+        with pytest.raises(ScaleVersionNotFoundError):
+            await Rebuild(pool, connection, schema).run()
+        copied = await connection.fetchval(
+            f"SELECT count(*) FROM {quote_schema(schema)}.timeline_points_rebuild"
+        )
+
+    assert copied == 0
+    assert await tables(pool, schema) == built

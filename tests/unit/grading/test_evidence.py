@@ -8,7 +8,11 @@ import pytest
 
 from mastery_events.contract.grading import AssessmentRecorded
 from mastery_grading.errors import MixedEvidenceError, OrphanCorrectionError
-from mastery_grading.evidence import StoredAssessmentEvent, fold_evidence
+from mastery_grading.evidence import (
+    EvidenceFold,
+    StoredAssessmentEvent,
+    fold_evidence,
+)
 from mastery_grading.mastery import Policy, compute
 from tests.unit.grading.gradebook import (
     FOUR_LEVEL,
@@ -246,3 +250,29 @@ def test_evidence_of_two_students_is_refused() -> None:
         fold_evidence(log, FOUR_LEVEL)
 
     assert raised.value.student_id == "student-043"
+
+
+def test_a_fold_kept_across_events_gives_what_folding_anew_gives() -> None:
+    """After every event of a log with late evidence, an amend of an early
+    assessment and a void, the fold that took one event at a time lists
+    the same items as ``fold_evidence`` over the log so far, on both the
+    scale it was first read on and another."""
+    log = Log()
+    log.record(1, level=2.0, on=5)
+    log.record(2, level=4.0, on=2)
+    log.amend(1, level=3.0, on=1, reason="retook the quiz")
+    log.record(3, mark="M", on=9)
+    log.void(2, reason="wrong student")
+    log.record(4, level=1.0, on=9)
+
+    fold = EvidenceFold()
+    for count, stored in enumerate(log.events, start=1):
+        fold.add(stored)
+
+        assert fold.items(FOUR_LEVEL) == fold_evidence(log.events[:count], FOUR_LEVEL)
+    assert fold.items(ZERO_TO_FOUR) == fold_evidence(log, ZERO_TO_FOUR)
+    assert fold.items(FOUR_LEVEL) == fold_evidence(log, FOUR_LEVEL)
+    assert [item.standing for item in fold.items(FOUR_LEVEL)][:2] == [
+        "counted",
+        "voided",
+    ]

@@ -131,20 +131,45 @@ def fold_evidence(
     Events are applied in log order whatever order they arrive in, so the
     same events always fold to the same list.
     """
-    drafts: dict[UUID, _Draft] = {}
-    pair: tuple[str, UUID] | None = None
-
+    fold = EvidenceFold()
     for stored in sorted(events, key=lambda stored: stored.position):
+        fold.add(stored)
+
+    return fold.items(scale)
+
+
+class EvidenceFold:
+    """One timeline's assessments folded so far, ready for the next event.
+
+    ``fold_evidence`` folds a whole list at once; the rebuild keeps one
+    fold per timeline and adds each event as the log brings it, so a
+    revision costs one event's work instead of the whole timeline's. Each
+    assessment's item is settled once per scale and kept until an event
+    touches that assessment again.
+    """
+
+    def __init__(self) -> None:
+        self._drafts: dict[UUID, _Draft] = {}
+        self._pair: tuple[str, UUID] | None = None
+        self._settled: dict[UUID, EvidenceItem] = {}
+        self._scale: ScaleView | None = None
+        self.last_position: int | None = None
+
+    def add(self, stored: StoredAssessmentEvent) -> None:
+        """Apply the event after the last one added, in log order."""
         event = stored.event
+        self.last_position = stored.position
+        self._settled.pop(event.assessment_id, None)
         if isinstance(event, AssessmentRecorded):
-            pair = pair or (event.student_id, event.objective_id)
-            if (event.student_id, event.objective_id) != pair:
+            pair = (event.student_id, event.objective_id)
+            self._pair = self._pair or pair
+            if pair != self._pair:
                 raise MixedEvidenceError(
                     event.assessment_id,
                     student_id=event.student_id,
                     objective_id=event.objective_id,
                 )
-            drafts[event.assessment_id] = _Draft(
+            self._drafts[event.assessment_id] = _Draft(
                 recorded=event,
                 recorded_at=stored.recorded_at,
                 position=stored.position,
@@ -153,9 +178,9 @@ def fold_evidence(
                 ),
                 amendments=[],
             )
-            continue
+            return
 
-        draft = drafts.get(event.assessment_id)
+        draft = self._drafts.get(event.assessment_id)
         if draft is None:
             raise OrphanCorrectionError(event.assessment_id)
         if isinstance(event, AssessmentAmended):
@@ -163,8 +188,18 @@ def fold_evidence(
         else:
             void(draft, event)
 
-    items = [settle(draft, scale) for draft in drafts.values()]
-    return sorted(items, key=EvidenceItem.order)
+    def items(self, scale: ScaleView) -> list[EvidenceItem]:
+        """Return the evidence items on ``scale``, ordered as
+        ``fold_evidence`` orders them."""
+        if scale is not self._scale:
+            self._settled.clear()
+            self._scale = scale
+        settled = self._settled
+        for assessment_id, draft in self._drafts.items():
+            if assessment_id not in settled:
+                settled[assessment_id] = settle(draft, scale)
+
+        return sorted(settled.values(), key=EvidenceItem.order)
 
 
 def amend(draft: _Draft, event: AssessmentAmended) -> None:

@@ -57,7 +57,11 @@ class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
 
 class Rebuild:
     """Rebuild one schema's timelines on ``connection``, an owner's
-    connection taken from ``pool``."""
+    connection taken from ``pool``.
+
+    The replay takes a second connection from ``pool`` to copy rows on
+    while it computes, so ``pool`` must be able to lend one more.
+    """
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class Rebuild:
         registry: Registry = CONTRACT,
         batch_size: int = BATCH_SIZE,
     ) -> None:
+        self.pool = pool
         self.connection = connection
         self.schema = schema
         self.batch_size = batch_size
@@ -108,7 +113,11 @@ class Rebuild:
         """Replay the log up to ``target`` into the copies, timeline by
         timeline; call ``progress`` with the events of each timeline."""
         replay = FastReplay(
-            self.connection, self.schema, registry=self._store.registry, suffix=SUFFIX
+            self.pool,
+            self.connection,
+            self.schema,
+            registry=self._store.registry,
+            suffix=SUFFIX,
         )
         return await replay.run(target, progress=progress)
 

@@ -5,19 +5,22 @@ what a live log needs and far too slow for a whole one. The replay asks
 PostgreSQL for the assessment events sorted by timeline, then by the
 log's order, walks each timeline's events with the tenant's
 ``RecalculationStarted`` events merged in at their places, makes exactly
-the decisions ``TimelineProjection`` makes (the same ``advance``, the same
-rules, the same row values), and copies the rows into the rebuild's tables
-in bulk. Only one timeline and a buffer of rows are held at once, so
-memory stays flat however long the log is.
+the decisions ``TimelineProjection`` makes (the same ``curve_of`` and
+``revise`` that ``advance`` is made of, the same rules, the same row
+values), and copies the rows into the rebuild's tables in bulk. Only one
+timeline and two buffers of rows (one being copied, one filling) are held
+at once, so memory stays flat however long the log is.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from mastery_events.contract import Registry
@@ -33,17 +36,18 @@ from mastery_events.migrations import quote_schema
 from mastery_events.store import Checkpoint
 from mastery_events.tenancy import RELAY_ROLE, set_tenant
 from mastery_grading.errors import ScaleVersionNotFoundError
-from mastery_grading.evidence import StoredAssessmentEvent
-from mastery_grading.mastery import MasteryResult, Policy
+from mastery_grading.evidence import EvidenceFold, EvidenceItem, StoredAssessmentEvent
+from mastery_grading.mastery import Policy
 from mastery_grading.scales import ScaleView
 from mastery_grading.timeline import (
     Point,
     Revision,
     Rules,
-    advance,
+    curve_of,
+    read_on,
     reason_of,
     recalculation_reason,
-    since_of,
+    revise,
 )
 from mastery_grading.timeline_store import (
     POINT_COLUMNS,
@@ -61,20 +65,22 @@ ASSESSMENT_TYPES = ["AssessmentRecorded", "AssessmentAmended", "AssessmentVoided
 FLUSH_ROWS = 5000
 FETCH_ROWS = 2000
 # Assessment events with their timeline, by timeline and then in the log's
-# order; corrections find their timeline through their recording.
+# order; corrections find their timeline through their recording. The
+# payload is ``json``, parsed anew by every operator on it, so it is parsed
+# once per event into the three fields the order needs.
 TIMELINE_ORDER = """
     WITH assessed AS (
-        SELECT tenant_id, transaction_id::text::bigint AS txid, position,
-               event_id, event_type, event_version, recorded_at, payload,
-               (payload->>'assessment_id')::uuid AS assessment_id
-        FROM {events}
-        WHERE event_type = ANY($3::text[])
-          AND (transaction_id, position) <= ($1::text::xid8, $2)
+        SELECT e.tenant_id, e.transaction_id::text::bigint AS txid, e.position,
+               e.event_id, e.event_type, e.event_version, e.recorded_at,
+               e.payload, f.assessment_id, f.student_id, f.objective_id
+        FROM {events} e,
+             json_to_record(e.payload)
+                 AS f(assessment_id uuid, student_id text, objective_id uuid)
+        WHERE e.event_type = ANY($3::text[])
+          AND (e.transaction_id, e.position) <= ($1::text::xid8, $2)
     ),
     pairs AS (
-        SELECT tenant_id, assessment_id,
-               payload->>'student_id' AS student_id,
-               (payload->>'objective_id')::uuid AS objective_id
+        SELECT tenant_id, assessment_id, student_id, objective_id
         FROM assessed WHERE event_type = 'AssessmentRecorded'
     )
     SELECT a.tenant_id, p.student_id, p.objective_id, a.txid, a.position,
@@ -115,7 +121,6 @@ EVIDENCE_COLUMNS = (
     "event",
 )
 
-result_decoder = msgspec.json.Decoder(MasteryResult)
 policy_decoder = msgspec.json.Decoder(Policy)
 scale_decoder = msgspec.json.Decoder(ScaleView)
 
@@ -175,7 +180,14 @@ class Rows(msgspec.Struct, kw_only=True):
 
 
 class TimelineReplay:
-    """Replay one timeline's triggers as ``TimelineProjection`` would."""
+    """Replay one timeline's triggers as ``TimelineProjection`` would.
+
+    The projector folds a timeline's evidence anew for every event, as it
+    reads the evidence back from its table; the replay keeps the fold and
+    adds each event to it, and keeps the rules until what chooses them
+    changes. Both feed the same ``curve_of`` and ``revise``, so they reach
+    the same revisions.
+    """
 
     def __init__(self, pair: Pair, catalogue: Catalogue, rows: Rows) -> None:
         self.pair = pair
@@ -186,17 +198,23 @@ class TimelineReplay:
         self.state: TimelineState | None = None
         self.rules: Rules | None = None
         self._open: dict[datetime, list[object]] = {}
+        self._fold = EvidenceFold()
+        self._folded_on: ScaleView | None = None
+        self._newest_scale: UUID | None = None
+        self._named: dict[UUID, int] = {}
+        self._since: dict[UUID, datetime] = {}
+        self._rules_key: tuple[object, ...] | None = None
 
     def assess(self, trigger: Trigger, in_force: InForce) -> None:
         """Apply an assessment event."""
         event = trigger.assessment
         assert event is not None
         pair = self.pair
-        self.events.append(
-            StoredAssessmentEvent(
-                event=event, recorded_at=trigger.recorded_at, position=trigger.position
-            )
+        stored = StoredAssessmentEvent(
+            event=event, recorded_at=trigger.recorded_at, position=trigger.position
         )
+        self.events.append(stored)
+        self._fold_in(stored)
         self.rows.evidence.append(
             (
                 pair.tenant_id,
@@ -218,17 +236,20 @@ class TimelineReplay:
                 stream_version=0,
                 recorded_at=trigger.recorded_at,
             )
-        if isinstance(event, AssessmentRecorded) and event.section_id is not None:
-            self.state.section_id = event.section_id
+        if isinstance(event, AssessmentRecorded):
+            if event.section_id is not None:
+                self.state.section_id = event.section_id
+            self._newest_scale = event.scale_id
+            named = self._named.get(event.scale_id, event.scale_version)
+            self._named[event.scale_id] = max(named, event.scale_version)
 
         rules = self._rules(in_force)
-        revision = advance(
-            self.events,
-            self.points,
+        self._revise(
+            trigger,
             rules,
-            since=since_of(self.events, event.assessment_id),
+            since=self._since_of(event),
+            reason=reason_of(event),
         )
-        self._record(trigger, revision, rules, reason_of(event))
 
     def recalculate(self, trigger: Trigger, shift: Shift, in_force: InForce) -> None:
         """Apply a recalculation, when it touches this timeline."""
@@ -239,8 +260,8 @@ class TimelineReplay:
             return
         state.recalculated_by = started.job_id
         rules = self._rules(in_force)
-        revision = advance(self.events, self.points, rules, since=None)
-        self._record(trigger, revision, rules, recalculation_reason(started.reason))
+        reason = recalculation_reason(started.reason)
+        self._revise(trigger, rules, since=None, reason=reason)
 
     def finish(self) -> None:
         """Add the timeline's state row."""
@@ -250,14 +271,47 @@ class TimelineReplay:
         newest = self.points[-1] if self.points else None
         self.rows.states.append(state_row(self.pair, state, newest, rules))
 
+    def _since_of(self, event: AssessmentEvent) -> datetime | None:
+        """Take ``event``'s date into its assessment's earliest and return
+        that: what ``since_of`` finds over all the events, kept as they
+        come instead."""
+        since = self._since.get(event.assessment_id)
+        if (
+            isinstance(event, AssessmentRecorded | AssessmentAmended)
+            and event.assessed_at is not None
+            and (since is None or event.assessed_at < since)
+        ):
+            since = self._since[event.assessment_id] = event.assessed_at
+
+        return since
+
+    def _fold_in(self, stored: StoredAssessmentEvent) -> None:
+        """Add an event to the fold, or drop the fold when the event comes
+        before one already in it, as ``_evidence`` then folds anew in
+        position order."""
+        scale = self._folded_on
+        last = self._fold.last_position
+        if scale is None or (last is not None and stored.position < last):
+            self._folded_on = None
+            return
+        (read,) = read_on((stored,), scale)
+        self._fold.add(read)
+
+    def _evidence(self, scale: ScaleView) -> list[EvidenceItem]:
+        """Return the timeline's evidence read on ``scale``, folding it
+        anew only when the scale changed or an event came out of order."""
+        if scale is not self._folded_on:
+            self._fold = EvidenceFold()
+            for stored in sorted(read_on(self.events, scale), key=by_position):
+                self._fold.add(stored)
+            self._folded_on = scale
+
+        return self._fold.items(scale)
+
     def _rules(self, in_force: InForce) -> Rules:
-        state = self.state
+        state, newest = self.state, self._newest_scale
         assert state is not None
-        newest = next(
-            s.event.scale_id
-            for s in reversed(self.events)
-            if isinstance(s.event, AssessmentRecorded)
-        )
+        assert newest is not None
         override = set_policy = None
         if state.objective_set_id is not None:
             found = in_force.policies.get(
@@ -266,6 +320,15 @@ class TimelineReplay:
             override = (found[0], found[2]) if found else None
             found = in_force.policies.get((state.objective_set_id, None))
             set_policy = (found[0], found[2]) if found else None
+        key = (
+            newest,
+            self._named[newest],
+            in_force.scales.get(newest),
+            override,
+            set_policy,
+        )
+        if self.rules is not None and key == self._rules_key:
+            return self.rules
 
         def scale_view(scale_id: UUID, version: int) -> ScaleView:
             view = self.catalogue.scales.get((scale_id, version))
@@ -281,8 +344,15 @@ class TimelineReplay:
             scale_view=scale_view,
         )
         state.scale_id = scale_id
-        self.rules = rules
+        self.rules, self._rules_key = rules, key
         return rules
+
+    def _revise(
+        self, trigger: Trigger, rules: Rules, *, since: datetime | None, reason: str
+    ) -> None:
+        items = self._evidence(rules.scale)
+        new = curve_of(items, rules, keep=self.points, since=since)
+        self._record(trigger, revise(self.points, new, rules), rules, reason)
 
     def _record(
         self, trigger: Trigger, revision: Revision, rules: Rules, reason: str
@@ -296,7 +366,6 @@ class TimelineReplay:
                 row = self._open.pop(moment, None)
                 if row is not None:
                     row[RECORDED_UNTIL] = recorded
-            reread = {}
             for point in revision.opened:
                 row = list(
                     point_row(
@@ -311,31 +380,97 @@ class TimelineReplay:
                 )
                 self.rows.points.append(row)
                 self._open[point.valid_from] = row
-                # The projector compares with points read back from the
-                # table; reading this one back the same way keeps the
-                # replay's comparisons the projector's.
-                reread[point.valid_from] = Point(
-                    valid_from=point.valid_from,
-                    result=result_decoder.decode(str(row[-1])),
-                )
-            self.points = [reread.get(p.valid_from, p) for p in revision.points]
             state.stream_version += len(revision.announced)
-        else:
-            self.points = list(revision.points)
+        # A result decodes from its stored JSON to a value equal to itself
+        # (floats, datetimes and tuples all survive msgspec's round trip),
+        # so comparing with these points is comparing with the projector's,
+        # which it reads back from the table.
+        self.points = list(revision.points)
         state.recorded_at = recorded
 
 
+def by_position(stored: StoredAssessmentEvent) -> int:
+    """Sort key: the event's place in the log."""
+    return stored.position
+
+
+class RowCopier:
+    """Copy the replay's rows into the rebuild's tables on a connection of
+    their own, one buffer at a time.
+
+    PostgreSQL takes in a buffer (parsing each result's JSON, writing the
+    heap and the indexes) while the replay computes the next one, so the
+    server's work and Python's overlap instead of taking turns. At most one
+    buffer is in flight and one filling, which keeps memory flat.
+    """
+
+    def __init__(self, connection: Connection, schema: str, suffix: str) -> None:
+        self.connection = connection
+        self._schema = schema
+        self._suffix = suffix
+        self._copying: asyncio.Task[None] | None = None
+
+    async def send(self, rows: Rows) -> None:
+        """Start copying ``rows`` once the previous buffer is in."""
+        await self.wait()
+        self._copying = asyncio.create_task(self._copy(rows))
+
+    async def wait(self) -> None:
+        """Wait until the buffer in flight is in, raising what it raised."""
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            await copying
+
+    async def pass_turn(self) -> None:
+        """Let the buffer in flight move on: the copy runs only while the
+        replay awaits, and the replay computes a whole chunk between reads."""
+        if self._copying is not None:
+            await asyncio.sleep(0)
+
+    async def abandon(self) -> None:
+        """Stop the buffer in flight, as the replay failed and its rows
+        are not wanted."""
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            copying.cancel()
+            await asyncio.gather(copying, return_exceptions=True)
+
+    async def copy(
+        self, table: str, columns: Sequence[str], records: Sequence[Sequence[object]]
+    ) -> None:
+        """Copy ``records`` into the rebuild's copy of ``table`` now."""
+        if records:
+            await self.connection.copy_records_to_table(
+                f"{table}{self._suffix}",
+                schema_name=self._schema,
+                columns=list(columns),
+                records=records,
+            )
+
+    async def _copy(self, rows: Rows) -> None:
+        await self.copy("timeline_evidence", EVIDENCE_COLUMNS, rows.evidence)
+        await self.copy("timeline_points", POINT_COLUMNS, rows.points)
+        await self.copy("timeline_states", STATE_COLUMNS, rows.states)
+
+
 class FastReplay:
-    """Replay a log into the rebuild's tables, timeline by timeline."""
+    """Replay a log into the rebuild's tables, timeline by timeline.
+
+    It reads on ``connection`` and writes on a second connection from
+    ``pool`` (see ``RowCopier``), in a transaction of its own that commits
+    once the whole log is in.
+    """
 
     def __init__(
         self,
+        pool: asyncpg.Pool,
         connection: Connection,
         schema: str,
         *,
         registry: Registry,
         suffix: str,
     ) -> None:
+        self.pool = pool
         self.connection = connection
         self.registry = registry
         self._quoted = quote_schema(schema)
@@ -348,13 +483,30 @@ class FastReplay:
         """Replay every event up to ``target``; return how many."""
         bound = (str(target.transaction_id), target.position)
         await self._load_shifts(bound)
+
+        async with self.pool.acquire() as writer, writer.transaction():
+            copier = RowCopier(writer, self._schema, self._suffix)
+            try:
+                replayed = await self._replay_all(bound, copier, progress)
+                await self._write_in_force(copier)
+            except BaseException:
+                await copier.abandon()
+                raise
+
+        return replayed
+
+    async def _replay_all(
+        self,
+        bound: tuple[str, int],
+        copier: RowCopier,
+        progress: Callable[[int], None],
+    ) -> int:
         rows = Rows()
         replayed = 0
         current: TimelineReplay | None = None
 
         async with self.connection.transaction():
-            # The portal reads every tenant's events as the relay's role;
-            # the rest of the transaction writes as the owner.
+            # The portal reads every tenant's events as the relay's role.
             await self.connection.execute(f"SET LOCAL ROLE {RELAY_ROLE}")
             cursor = await self.connection.cursor(
                 TIMELINE_ORDER.format(events=f"{self._quoted}.events"),
@@ -363,32 +515,36 @@ class FastReplay:
             )
             await self.connection.execute("SET LOCAL ROLE NONE")
             triggers: list[Trigger] = []
+            timeline: tuple[object, ...] | None = None
             while chunk := await cursor.fetch(FETCH_ROWS):
                 for row in chunk:
-                    pair = Pair(
-                        tenant_id=row["tenant_id"],
-                        student_id=row["student_id"],
-                        objective_id=row["objective_id"],
-                    )
-                    if current is not None and current.pair != pair:
-                        self._replay(current, triggers)
-                        replayed += len(triggers)
-                        progress(len(triggers))
-                        triggers = []
-                        if len(rows) >= FLUSH_ROWS:
-                            await self._flush(rows)
-                            rows = Rows()
-                    if current is None or current.pair != pair:
+                    # Tenant, student and objective lead each row: its
+                    # timeline, compared as a plain tuple row by row.
+                    key = (row[0], row[1], row[2])
+                    if key != timeline:
+                        if current is not None:
+                            self._replay(current, triggers)
+                            replayed += len(triggers)
+                            progress(len(triggers))
+                            triggers = []
+                            if len(rows) >= FLUSH_ROWS:
+                                await copier.send(rows)
+                                rows = Rows()
+                            await copier.pass_turn()
+                        pair = Pair(
+                            tenant_id=key[0], student_id=key[1], objective_id=key[2]
+                        )
                         catalogue = await self._catalogue(pair.tenant_id)
                         current = TimelineReplay(pair, catalogue, rows)
+                        timeline = key
                     triggers.append(self._trigger(row))
             if current is not None:
                 self._replay(current, triggers)
                 replayed += len(triggers)
                 progress(len(triggers))
 
-            await self._flush(rows)
-            await self._write_in_force()
+        await copier.send(rows)
+        await copier.wait()
         return replayed
 
     def _trigger(self, row: Any) -> Trigger:
@@ -482,21 +638,7 @@ class FastReplay:
         self._catalogues[tenant] = found
         return found
 
-    async def _flush(self, rows: Rows) -> None:
-        for table, columns, records in (
-            ("timeline_evidence", EVIDENCE_COLUMNS, rows.evidence),
-            ("timeline_points", POINT_COLUMNS, rows.points),
-            ("timeline_states", STATE_COLUMNS, rows.states),
-        ):
-            if records:
-                await self.connection.copy_records_to_table(
-                    f"{table}{self._suffix}",
-                    schema_name=self._schema,
-                    columns=list(columns),
-                    records=records,
-                )
-
-    async def _write_in_force(self) -> None:
+    async def _write_in_force(self, copier: RowCopier) -> None:
         """Write what every tenant's recalculations left in force."""
         in_force = {}
         for tenant, shifts in self._shifts.items():
@@ -515,23 +657,17 @@ class FastReplay:
             for tenant, found in in_force.items()
             for (set_id, objective_id), (version, text, _) in found.policies.items()
         ]
-        if scales:
-            await self.connection.copy_records_to_table(
-                f"timeline_scales{self._suffix}",
-                schema_name=self._schema,
-                columns=["tenant_id", "scale_id", "scale_version"],
-                records=scales,
-            )
-        if policies:
-            await self.connection.copy_records_to_table(
-                f"timeline_policies{self._suffix}",
-                schema_name=self._schema,
-                columns=[
-                    "tenant_id",
-                    "objective_set_id",
-                    "objective_id",
-                    "policy_version",
-                    "policy",
-                ],
-                records=policies,
-            )
+        await copier.copy(
+            "timeline_scales", ("tenant_id", "scale_id", "scale_version"), scales
+        )
+        await copier.copy(
+            "timeline_policies",
+            (
+                "tenant_id",
+                "objective_set_id",
+                "objective_id",
+                "policy_version",
+                "policy",
+            ),
+            policies,
+        )

@@ -111,6 +111,19 @@ def curve(
     nothing at or after ``since`` can change them; the rest are computed.
     """
     items = fold_evidence(read_on(events, rules.scale), rules.scale)
+    return curve_of(items, rules, keep=keep, since=since)
+
+
+def curve_of(
+    items: Sequence[EvidenceItem],
+    rules: Rules,
+    *,
+    keep: Sequence[Point] = (),
+    since: datetime | None = None,
+) -> tuple[Point, ...]:
+    """Return the change points of a timeline whose evidence, folded and
+    read on ``rules.scale``, is ``items``; ``keep`` and ``since`` as for
+    ``curve``."""
     dates = [item.reading.assessed_at for item in items]
     kept = [point for point in keep if since is not None and point.valid_from < since]
 
@@ -160,7 +173,12 @@ def advance(
     ``since`` bounds what can change; ``None`` recomputes every point, as
     a new policy or scale version must.
     """
-    new = curve(events, rules, keep=points, since=since)
+    return revise(points, curve(events, rules, keep=points, since=since), rules)
+
+
+def revise(points: Sequence[Point], new: tuple[Point, ...], rules: Rules) -> Revision:
+    """Compare a timeline's old ``points`` with its ``new`` ones and say
+    what the revision opened, closed and announces."""
     old_at = {point.valid_from: point for point in points}
     new_at = {point.valid_from: point for point in new}
 
