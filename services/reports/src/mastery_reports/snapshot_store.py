@@ -75,7 +75,8 @@ class SnapshotWriter:
         position: int,
     ) -> StudentSnapshot:
         """Build ``student_id``'s snapshot again and store it, recording
-        ``position`` as the last event of ``source`` it reflects."""
+        ``position`` as the last event of ``source`` it reflects unless a
+        later one is already recorded."""
         facts = await self.facts(connection, tenant_id, student_id)
         snapshot = build_snapshot(facts)
 
@@ -85,7 +86,11 @@ class SnapshotWriter:
             "jsonb_build_object($4::text, $5::bigint), now()) "
             "ON CONFLICT (tenant_id, student_id) DO UPDATE SET "
             "document = excluded.document, "
-            "positions = s.positions || excluded.positions, updated_at = now()",
+            # A message redelivered after an instance died arrives behind
+            # later ones; the position recorded must not move back.
+            "positions = s.positions || jsonb_build_object($4::text, "
+            "GREATEST(COALESCE((s.positions ->> $4::text)::bigint, 0), $5::bigint)), "
+            "updated_at = now()",
             tenant_id,
             student_id,
             msgspec.json.encode(snapshot).decode(),
