@@ -119,9 +119,20 @@ class TimedWriter:
         self, connection: Connection, envelope: Envelope, event: Event
     ) -> None:
         """Apply the event, then note its latency when it is a grade's."""
-        await self.inner(connection, envelope, event)
-        if isinstance(event, MasteryChanged):
-            self.latencies.append(time.time() - envelope.recorded_at.timestamp())
+        await self.apply_batch(connection, [(envelope, event)])
+
+    async def apply_batch(
+        self, connection: Connection, events: Sequence[tuple[Envelope, Event]]
+    ) -> None:
+        """Apply a batch as reports does, then note the latency of every
+        grade in it: its snapshot is written once the batch's are."""
+        await self.inner.apply_batch(connection, events)
+        now = time.time()
+        self.latencies += [
+            now - envelope.recorded_at.timestamp()
+            for envelope, event in events
+            if isinstance(event, MasteryChanged)
+        ]
 
 
 def district_events(students: int) -> tuple[list[Event], list[str], list[UUID], UUID]:
