@@ -76,6 +76,15 @@ REPORTS_CONSUMER = ConsumerSettings(batch_size=250)
 log = structlog.get_logger(__name__)
 
 
+class Appended(msgspec.Struct, frozen=True, kw_only=True):
+    """A row an event adds to reports' facts, and whose snapshot it
+    changes."""
+
+    statement: str
+    arguments: tuple[object, ...]
+    student_id: str
+
+
 class FactsWriter:
     """The consumers' handler: applies one event to reports' facts in
     ``schema`` and rebuilds the snapshots it touches."""
@@ -117,10 +126,21 @@ class FactsWriter:
             return
         tenant = events[0][0].tenant_id
         touched: dict[str, int] = {}
+        # Rows only added wait here and go in one round trip per table,
+        # before any other event, which may change them, is applied.
+        waiting: dict[str, list[tuple[object, ...]]] = {}
         for envelope, event in events:
-            students = await self.apply(connection, envelope, event)
+            appended = self.appended(envelope, event)
+            if appended is None:
+                await self._write(connection, waiting)
+                students = await self.apply(connection, envelope, event)
+            else:
+                rows = waiting.setdefault(appended.statement, [])
+                rows.append(appended.arguments)
+                students = [appended.student_id]
             for student_id in students or ():
                 touched[student_id] = max(envelope.position, touched.get(student_id, 0))
+        await self._write(connection, waiting)
 
         await self._snapshots.refresh(connection, tenant, touched, source=self.source)
         # After the snapshots, which read the positions reached before
@@ -141,11 +161,93 @@ class FactsWriter:
             snapshots=len(touched),
         )
 
+    def appended(self, envelope: Envelope, event: Event) -> Appended | None:
+        """Return the row a grade's event adds, when it only adds one and
+        changes none: such rows can be written many in one go."""
+        tenant = envelope.tenant_id
+        match event:
+            case AssessmentRecorded():
+                return Appended(
+                    statement=f"INSERT INTO {self.table('assessments')} "
+                    "(tenant_id, assessment_id, student_id, section_id, "
+                    "objective_id, scale_id, scale_version, level, mark, "
+                    "assessed_at, evidence, evidence_kind, comment) VALUES ($1, "
+                    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                    "ON CONFLICT DO NOTHING",
+                    arguments=(
+                        tenant,
+                        event.assessment_id,
+                        event.student_id,
+                        event.section_id,
+                        event.objective_id,
+                        event.scale_id,
+                        event.scale_version,
+                        event.level,
+                        event.mark,
+                        event.assessed_at,
+                        event.evidence.title,
+                        event.evidence.kind,
+                        event.comment,
+                    ),
+                    student_id=event.student_id,
+                )
+            case MasteryChanged():
+                return Appended(
+                    statement=f"INSERT INTO {self.table('mastery_points')} "
+                    "(tenant_id, event_id, student_id, objective_id, valid_from, "
+                    "position, status, level, level_label, mastered, scale_id, "
+                    "scale_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                    "$10, $11, $12) ON CONFLICT DO NOTHING",
+                    arguments=(
+                        tenant,
+                        envelope.event_id,
+                        event.student_id,
+                        event.objective_id,
+                        event.valid_from,
+                        envelope.position,
+                        event.status,
+                        event.level,
+                        event.level_label,
+                        event.mastered,
+                        event.scale_id,
+                        event.scale_version,
+                    ),
+                    student_id=event.student_id,
+                )
+            case TraditionalGradeRecorded():
+                return Appended(
+                    statement=f"INSERT INTO {self.table('traditional_grades')} "
+                    "(tenant_id, grade_id, section_id, student_id, title, kind, "
+                    "percent, points, points_possible, passed, assessed_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                    "ON CONFLICT DO NOTHING",
+                    arguments=(
+                        tenant,
+                        event.grade_id,
+                        event.section_id,
+                        event.student_id,
+                        event.title,
+                        event.kind,
+                        event.percent,
+                        event.points,
+                        event.points_possible,
+                        event.passed,
+                        event.assessed_at,
+                    ),
+                    student_id=event.student_id,
+                )
+            case _:
+                return None
+
     async def apply(
         self, connection: Connection, envelope: Envelope, event: Event
     ) -> Iterable[str] | None:
         """Write the fact ``event`` brings; return the students whose
         snapshots it changes, or ``None`` when reports keeps nothing of it."""
+        appended = self.appended(envelope, event)
+        if appended is not None:
+            await connection.execute(appended.statement, *appended.arguments)
+            return [appended.student_id]
         tenant = envelope.tenant_id
         match event:
             case ObjectiveSetCreated() | ObjectiveSetEdited():
@@ -370,28 +472,6 @@ class FactsWriter:
     ) -> Iterable[str] | None:
         tenant = envelope.tenant_id
         match event:
-            case AssessmentRecorded():
-                await connection.execute(
-                    f"INSERT INTO {self.table('assessments')} (tenant_id, "
-                    "assessment_id, student_id, section_id, objective_id, "
-                    "scale_id, scale_version, level, mark, assessed_at, evidence, "
-                    "evidence_kind, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                    "$8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
-                    tenant,
-                    event.assessment_id,
-                    event.student_id,
-                    event.section_id,
-                    event.objective_id,
-                    event.scale_id,
-                    event.scale_version,
-                    event.level,
-                    event.mark,
-                    event.assessed_at,
-                    event.evidence.title,
-                    event.evidence.kind,
-                    event.comment,
-                )
-                return [event.student_id]
             case AssessmentAmended():
                 # An amendment naming neither a level nor a mark moves the
                 # date only; one naming either replaces both.
@@ -420,46 +500,6 @@ class FactsWriter:
                     event.assessment_id,
                 )
                 return [] if student is None else [student]
-            case MasteryChanged():
-                await connection.execute(
-                    f"INSERT INTO {self.table('mastery_points')} (tenant_id, "
-                    "event_id, student_id, objective_id, valid_from, position, "
-                    "status, level, level_label, mastered, scale_id, "
-                    "scale_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                    "$10, $11, $12) ON CONFLICT DO NOTHING",
-                    tenant,
-                    envelope.event_id,
-                    event.student_id,
-                    event.objective_id,
-                    event.valid_from,
-                    envelope.position,
-                    event.status,
-                    event.level,
-                    event.level_label,
-                    event.mastered,
-                    event.scale_id,
-                    event.scale_version,
-                )
-                return [event.student_id]
-            case TraditionalGradeRecorded():
-                await connection.execute(
-                    f"INSERT INTO {self.table('traditional_grades')} (tenant_id, "
-                    "grade_id, section_id, student_id, title, kind, percent, "
-                    "points, points_possible, passed, assessed_at) VALUES ($1, $2, "
-                    "$3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-                    tenant,
-                    event.grade_id,
-                    event.section_id,
-                    event.student_id,
-                    event.title,
-                    event.kind,
-                    event.percent,
-                    event.points,
-                    event.points_possible,
-                    event.passed,
-                    event.assessed_at,
-                )
-                return [event.student_id]
             case TraditionalGradeVoided():
                 student = await connection.fetchval(
                     f"UPDATE {self.table('traditional_grades')} SET voided = true "
@@ -485,6 +525,14 @@ class FactsWriter:
                 # Recalculation progress, imports and the rest change no
                 # report: their effects arrive as the events above.
                 return None
+
+    @staticmethod
+    async def _write(
+        connection: Connection, waiting: dict[str, list[tuple[object, ...]]]
+    ) -> None:
+        for statement, rows in waiting.items():
+            await connection.executemany(statement, rows)
+        waiting.clear()
 
     async def _students_of_section(
         self, connection: Connection, tenant: str, section_id: str
