@@ -125,6 +125,14 @@ class FactsWriter:
         if not events:
             return
         tenant = events[0][0].tenant_id
+        # The two consumers write facts that each other's snapshots read.
+        # Running at once, each would rebuild a student from facts without
+        # the other's uncommitted ones, and the later commit would keep a
+        # snapshot that misses them; one tenant's batches take turns.
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"{self.schema}/{tenant}",
+        )
         touched: dict[str, int] = {}
         # Rows only added wait here and go in one round trip per table,
         # before any other event, which may change them, is applied.

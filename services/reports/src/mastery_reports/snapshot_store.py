@@ -21,7 +21,7 @@ from mastery_events.contract.roster import Sealed
 from mastery_events.database import Connection
 from mastery_events.keyring import Keyring, PersonalFields
 from mastery_events.migrations import quote_schema
-from mastery_events.tenancy import tenant_transaction
+from mastery_events.tenancy import tenant_read, tenant_transaction
 from mastery_reports.snapshots import (
     AssessmentFact,
     GradeFact,
@@ -45,6 +45,24 @@ class StoredSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: StudentSnapshot
     positions: dict[str, int]
     updated_at: datetime
+
+
+class SectionPlace(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one section of a snapshot belongs, which is all a caller's
+    right to read it depends on."""
+
+    section_id: str
+    school_id: str
+
+
+class StoredJson(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot as stored, left as the JSON text the database gives, with
+    where each of its sections belongs: a route can decide who reads it and
+    answer with it without decoding it."""
+
+    document: str
+    positions: str
+    sections: tuple[SectionPlace, ...]
 
 
 class SectionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -360,6 +378,31 @@ class Snapshots:
 
         return stored(rows[0])
 
+    async def json_of_student(
+        self, tenant_id: str, student_id: str
+    ) -> StoredJson | None:
+        """Return a student's snapshot as its stored JSON text, or ``None``
+        when reports has none; the database names its sections' places."""
+        rows = await self._fetch(
+            tenant_id,
+            "SELECT document::text AS document, positions::text AS positions, "
+            "(SELECT coalesce(jsonb_agg(jsonb_build_object('section_id', "
+            "s -> 'section_id', 'school_id', s -> 'school_id')), '[]')::text "
+            "FROM jsonb_array_elements(document -> 'sections') AS s) AS places "
+            f"FROM {self.table('snapshots')} "
+            "WHERE tenant_id = $1 AND student_id = $2",
+            student_id,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+
+        return StoredJson(
+            document=row["document"],
+            positions=row["positions"],
+            sections=msgspec.json.decode(row["places"], type=tuple[SectionPlace, ...]),
+        )
+
     async def of_section(self, tenant_id: str, section_id: str) -> list[StoredSnapshot]:
         """Return the snapshots of the students enrolled in a section."""
         rows = await self._fetch(
@@ -451,7 +494,7 @@ class Snapshots:
     async def _fetch(self, tenant_id: str, query: str, *args: Any) -> list[Any]:
         async with (
             self.pool.acquire() as connection,
-            tenant_transaction(connection, tenant_id),
+            tenant_read(connection, tenant_id),
         ):
             rows: list[Any] = await connection.fetch(query, tenant_id, *args)
 
