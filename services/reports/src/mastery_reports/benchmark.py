@@ -8,8 +8,8 @@ publishes a district's roster and catalogue and then grades at a steady
 rate; reports' real consumer and handler apply them. For each
 ``MasteryChanged`` the latency is the time from its append's commit
 (``recorded_at``) to the moment its snapshot was written, inside the
-consumer's transaction. Reads go through ``Snapshots.of_student``, the read
-every report route makes, from concurrent clients.
+consumer's transaction. Reads go through ``Snapshots.json_of_student``, the
+read a student's report route makes, from concurrent clients.
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ async def read_load(
     async def client() -> None:
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            await snapshots.of_student(TENANT, chooser.choice(students))
+            await snapshots.json_of_student(TENANT, chooser.choice(students))
             durations.append(time.perf_counter() - started)
 
     started = time.monotonic()
