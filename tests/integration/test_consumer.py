@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 
 from mastery_deploy.engines import EmbeddedPostgres
 from mastery_events.cloudevents import cloudevent_type, to_nats_headers
-from mastery_events.consumer import ConsumerSettings, DurableConsumer
+from mastery_events.consumer import BatchHandler, ConsumerSettings, DurableConsumer
 from mastery_events.contract.grading import AssessmentRecorded, Evidence
 from mastery_events.database import Connection
 from mastery_events.dead_letters import (
@@ -35,6 +35,7 @@ from mastery_events.jetstream import (
 )
 from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.subjects import Subjects
+from mastery_events.tenancy import tenant_transaction
 from tests.waiting import eventually
 
 TENANT = "district-7"
@@ -575,6 +576,29 @@ async def test_database_outage_delays_events_without_parking_them(
 
 
 @dataclass
+class Batches(Applied):
+    """The test handler able to take a batch: it notes, for every event,
+    the transaction and the tenant setting it was applied under."""
+
+    transactions: dict[UUID, tuple[int, str]] = field(default_factory=dict)
+    batches: list[list[UUID]] = field(default_factory=list)
+
+    async def apply_batch(
+        self, connection: Connection, events: Sequence[tuple[Envelope, Event]]
+    ) -> None:
+        """Apply each event as ``Applied`` does, noting where it was."""
+        self.batches.append([envelope.event_id for envelope, _ in events])
+        where = await connection.fetchrow(
+            "SELECT txid_current() AS txid, "
+            "current_setting('mastery.tenant_id') AS tenant"
+        )
+        assert where is not None
+        for envelope, event in events:
+            self.transactions[envelope.event_id] = (where["txid"], where["tenant"])
+            await self(connection, envelope, event)
+
+
+@dataclass
 class Slowed(Applied):
     """The test handler, taking a few milliseconds per event as a real
     projection's queries would, so a batch is still in hand when its
@@ -588,16 +612,35 @@ class Slowed(Applied):
         await super().__call__(connection, envelope, event)
 
 
+@dataclass
+class SlowedBatches(Batches):
+    """The batch handler, taking a few milliseconds per event as ``Slowed``
+    does."""
+
+    async def apply_batch(
+        self, connection: Connection, events: Sequence[tuple[Envelope, Event]]
+    ) -> None:
+        """Wait a little per event, then apply them as ``Batches`` does."""
+        await asyncio.sleep(0.005 * len(events))
+        await super().apply_batch(connection, events)
+
+
+@pytest.mark.parametrize("handler_kind", [Slowed, SlowedBatches])
 async def test_two_instances_share_one_durable_and_one_dying_doubles_nothing(
-    bus: Bus, pool: asyncpg.Pool, schema: str, nats_url: str, applied: Applied
+    bus: Bus,
+    pool: asyncpg.Pool,
+    schema: str,
+    nats_url: str,
+    applied: Applied,
+    handler_kind: type[Applied],
 ) -> None:
     """Two service instances bind one durable consumer, each over its own
     NATS connection. One is killed mid-load, connection first, with a batch
     in hand: the other receives what the dead one never acked, and every
-    event ends up applied exactly once."""
+    event ends up applied exactly once, one event or one batch at a time."""
     events = [recorded(f"student-{n}") for n in range(200)]
-    survivor_handler = Slowed(pool=pool, schema=schema)
-    doomed_handler = Slowed(pool=pool, schema=schema)
+    survivor_handler = handler_kind(pool=pool, schema=schema)
+    doomed_handler = handler_kind(pool=pool, schema=schema)
     connections = [await nats.connect(nats_url) for _ in range(2)]
     survivor, doomed = (
         DurableConsumer(
@@ -644,3 +687,143 @@ async def test_two_instances_share_one_durable_and_one_dying_doubles_nothing(
     assert len(set(await applied.processed())) == len(events) == 200
     assert survivor_handler.calls
     assert await bus.dead_letters("reports-mastery") == []
+
+
+def batch_consumer(
+    bus: Bus, pool: asyncpg.Pool, schema: str, handler: Batches
+) -> DurableConsumer:
+    """Return a consumer of every grading event through ``handler``."""
+    return DurableConsumer(
+        bus.js,
+        pool,
+        name="reports-mastery",
+        stream=bus.stream,
+        filter_subjects=[bus.subjects.service_events("grading")],
+        schema=schema,
+        handler=handler,
+        subjects=bus.subjects,
+        settings=FAST,
+    )
+
+
+async def run_until(
+    consumer: DurableConsumer, done: Callable[[], Awaitable[bool]], what: str
+) -> None:
+    """Run ``consumer`` until ``done`` and every message is settled."""
+    task = asyncio.create_task(consumer.run())
+
+    async def finished() -> bool:
+        return await done() and await settled(consumer)
+
+    try:
+        await eventually(finished, what=what)
+    finally:
+        await consumer.stop()
+        await task
+
+
+async def test_backlog_is_applied_a_batch_per_transaction_each_event_once(
+    bus: Bus, pool: asyncpg.Pool, schema: str
+) -> None:
+    """A backlog reaches a batch handler as one batch in one transaction;
+    an event twice in the batch and one an earlier instance applied but
+    never acked (its ``processed_events`` row is there) have no second
+    effect, and every message is acked."""
+    handler = Batches(pool=pool, schema=schema)
+    async with pool.acquire() as connection:
+        await create_applied_table(connection, schema)
+    events = [recorded(f"student-{n}") for n in range(8)]
+    already = events[2]
+    async with pool.acquire() as connection, tenant_transaction(connection, TENANT):
+        await connection.execute(
+            f'INSERT INTO "{schema}".processed_events (consumer, event_id, '
+            "tenant_id) VALUES ($1, $2, $3)",
+            "reports-mastery",
+            already.event_id,
+            TENANT,
+        )
+    for envelope in events:
+        await bus.publish(envelope)
+    await bus.publish(events[5], message_id="republished")
+    assert isinstance(handler, BatchHandler)
+
+    async def applied_all() -> bool:
+        return len(await handler.rows()) == len(events) - 1
+
+    await run_until(
+        batch_consumer(bus, pool, schema, handler), applied_all, "backlog applied"
+    )
+    fresh = [e.event_id for e in events if e is not already]
+    assert [row["event_id"] for row in await handler.rows()] == fresh
+    assert handler.calls == dict.fromkeys(fresh, 1)
+    assert handler.batches == [fresh]
+    assert len({handler.transactions[event_id] for event_id in fresh}) == 1
+    assert sorted(await handler.processed()) == sorted(e.event_id for e in events)
+    assert await bus.messages_in_stream() == len(events) + 1
+
+
+async def test_a_batch_of_two_tenants_is_applied_in_each_tenant_transaction(
+    bus: Bus, pool: asyncpg.Pool, schema: str
+) -> None:
+    """Interleaved events of two tenants in one fetched batch are applied
+    in two transactions, each bound to its own tenant, in stream order."""
+    handler = Batches(pool=pool, schema=schema)
+    async with pool.acquire() as connection:
+        await create_applied_table(connection, schema)
+    events = [
+        recorded(f"student-{n}", tenant_id=TENANT if n % 2 else OTHER_TENANT)
+        for n in range(6)
+    ]
+    for envelope in events:
+        await bus.publish(envelope)
+
+    async def applied_all() -> bool:
+        return len(await handler.rows()) == len(events)
+
+    await run_until(
+        batch_consumer(bus, pool, schema, handler), applied_all, "both tenants"
+    )
+    for envelope in events:
+        _, tenant = handler.transactions[envelope.event_id]
+        assert tenant == envelope.tenant_id
+    by_tenant = {
+        tenant: [e.event_id for e in events if e.tenant_id == tenant]
+        for tenant in (OTHER_TENANT, TENANT)
+    }
+    assert handler.batches == list(by_tenant.values())
+    transactions = {
+        tenant: {handler.transactions[event_id][0] for event_id in ids}
+        for tenant, ids in by_tenant.items()
+    }
+    assert all(len(found) == 1 for found in transactions.values())
+    assert transactions[TENANT] != transactions[OTHER_TENANT]
+
+
+async def test_an_event_failing_in_a_batch_is_parked_alone(
+    bus: Bus, pool: asyncpg.Pool, schema: str
+) -> None:
+    """A batch with an event its handler always fails on is rolled back and
+    tried one event at a time: the others are applied once, and the bad one
+    alone is parked after ``max_deliver`` attempts."""
+    handler = Batches(pool=pool, schema=schema)
+    async with pool.acquire() as connection:
+        await create_applied_table(connection, schema)
+    events = [recorded(f"student-{n}") for n in range(5)]
+    broken = events[2]
+    handler.failures[broken.event_id] = 1_000
+    for envelope in events:
+        await bus.publish(envelope)
+
+    async def parked_and_applied() -> bool:
+        letters = await bus.dead_letters("reports-mastery")
+        return len(letters) == 1 and len(await handler.rows()) == len(events) - 1
+
+    await run_until(
+        batch_consumer(bus, pool, schema, handler), parked_and_applied, "one parked"
+    )
+    fine = [e.event_id for e in events if e is not broken]
+    assert sorted(row["event_id"] for row in await handler.rows()) == sorted(fine)
+    assert sorted(await handler.processed()) == sorted(fine)
+    [letter] = await bus.dead_letters("reports-mastery")
+    assert letter.event_id == str(broken.event_id)
+    assert letter.deliveries == FAST.max_deliver

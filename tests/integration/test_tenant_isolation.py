@@ -18,7 +18,14 @@ from mastery_events.envelope import PendingEvent
 from mastery_events.ids import uuid7
 from mastery_events.migrations import migrate
 from mastery_events.store import EventStore, StreamAppend
-from mastery_events.tenancy import set_tenant, system_transaction, tenant_transaction
+from mastery_events.subjects import InvalidTenantError
+from mastery_events.tenancy import (
+    OpenTransactionError,
+    set_tenant,
+    system_transaction,
+    tenant_read,
+    tenant_transaction,
+)
 from tests.integration.gradebook import recorded
 
 # Rows of the log's followers and of the migration runner, not of a tenant.
@@ -74,6 +81,39 @@ async def test_with_a_tenant_set_only_its_rows_are_visible(
 
     assert [row["tenant_id"] for row in tenants] == ["lakeside", "lakeside"]
     assert afterwards == 0
+
+
+async def test_a_read_in_one_round_trip_sees_only_its_tenant_and_writes_nothing(
+    app_pool: asyncpg.Pool, schema: str, two_tenants: EventStore
+) -> None:
+    """``tenant_read`` sees riverside's one event and none of lakeside's,
+    refuses to write, leaves no setting behind, and turns away a tenant id
+    that would break out of its statement before anything is sent."""
+    async with app_pool.acquire() as connection:
+        async with tenant_read(connection, "riverside"):
+            tenants = await connection.fetch(f'SELECT tenant_id FROM "{schema}".events')
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            async with tenant_read(connection, "riverside"):
+                await connection.execute(f'DELETE FROM "{schema}".events')
+        rolled_back = not connection.is_in_transaction()
+        afterwards = await connection.fetchval(
+            f'SELECT count(*) FROM "{schema}".events'
+        )
+        with pytest.raises(InvalidTenantError):
+            async with tenant_read(connection, "x', false); SELECT ('"):
+                pass
+        async with tenant_transaction(connection, "lakeside"):
+            with pytest.raises(OpenTransactionError):
+                async with tenant_read(connection, "riverside"):
+                    pass
+            inside = await connection.fetchval(
+                f'SELECT count(*) FROM "{schema}".events'
+            )
+
+    assert [row["tenant_id"] for row in tenants] == ["riverside"]
+    assert afterwards == 0
+    assert inside == 2
+    assert rolled_back
 
 
 async def test_writing_a_row_for_another_tenant_is_refused(

@@ -29,8 +29,10 @@ from tests.integration.reports.district import (
 from tests.tokens import TestKeys
 from tests.waiting import eventually
 
-# Assessments recorded while reports is down, alternating objectives.
-GRADES_WHILE_DOWN = 40
+# Assessments recorded while reports is down, alternating objectives: as
+# many as issue #5 asks for, enough to fill several of the consumer's
+# batches.
+GRADES_WHILE_DOWN = 500
 
 
 async def test_catching_up_after_downtime_equals_a_full_rebuild(
@@ -41,10 +43,11 @@ async def test_catching_up_after_downtime_equals_a_full_rebuild(
     pool: asyncpg.Pool,
     keyring: Keyring,
 ) -> None:
-    """Forty grades recorded while reports is stopped all reach the
+    """Five hundred grades recorded while reports is stopped all reach the
     student's snapshot when it starts again, up to the last one's log
-    position; a rebuild from the streams then gives the same document and
-    positions, and replays every message of both streams."""
+    position; a rebuild from the streams then gives the same documents and
+    positions for every student, and replays every message of both
+    streams."""
     keys = TestKeys(tmp_path)
     settings = keys.settings(
         database_url=database_url,
@@ -90,9 +93,11 @@ async def test_catching_up_after_downtime_equals_a_full_rebuild(
 
             await eventually(caught_up, within=60.0, what="reports catching up")
         caught = await snapshots.of_student(district.tenant, district.student_id)
+        caught_all = await snapshots.all(district.tenant)
 
         result = await rebuild(REPORTS, settings)
         rebuilt = await snapshots.of_student(district.tenant, district.student_id)
+        rebuilt_all = await snapshots.all(district.tenant)
 
     assert caught is not None
     assert rebuilt is not None
@@ -106,5 +111,8 @@ async def test_catching_up_after_downtime_equals_a_full_rebuild(
     assert rebuilt.snapshot == caught.snapshot
     assert set(caught.positions) == {"grading", "objectives"}
     assert rebuilt.positions == caught.positions
+    assert [(s.snapshot, s.positions) for s in rebuilt_all] == [
+        (s.snapshot, s.positions) for s in caught_all
+    ]
     assert set(result.replayed) == set(CONSUMERS)
     assert all(sequence > 0 for sequence in result.replayed.values())

@@ -8,11 +8,17 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from mastery_events.contract.roster import PersonErased
+from mastery_events.contract.roster import (
+    ObjectiveSetLinked,
+    PersonEnrolled,
+    PersonErased,
+    SectionRostered,
+)
 from mastery_events.tenancy import tenant_transaction
 from tests.integration.reports.district import (
     SCHOOL,
     SECTION,
+    SEPTEMBER,
     Stack,
     new_district,
     objectives_of,
@@ -80,6 +86,75 @@ async def test_the_name_shows_until_the_student_is_erased(stack: Stack) -> None:
     assert "Lovelace" not in erased_page.text
     assert report is not None
     assert objectives_of(report)["4.NF.1"]["level"]["label"] == "Developing"
+
+
+async def test_a_report_is_cut_to_the_sections_its_reader_reads(
+    stack: Stack,
+) -> None:
+    """With Ada in two sections, the school's leader reads both, served as
+    stored; room 12's teacher reads only room 12, the very same section as
+    the leader sees it; a teacher of neither reads nothing, answered as
+    for a student without a report."""
+    district = new_district()
+    await seeded(stack, district)
+    await stack.append(
+        stack.grading,
+        district.tenant,
+        [
+            SectionRostered(
+                section_id="room-14",
+                title="Room 14 art",
+                school_id=SCHOOL,
+                course_id="art-4",
+                course_title="Art 4",
+                rostered_at=SEPTEMBER,
+            ),
+            PersonEnrolled(
+                person_id=district.student,
+                section_id="room-14",
+                role="student",
+                enrolled_at=SEPTEMBER,
+            ),
+            ObjectiveSetLinked(
+                section_id="room-14",
+                objective_set_id=district.set_id,
+                linked_by="mr-ratburn",
+                linked_at=SEPTEMBER,
+            ),
+        ],
+    )
+    leader = bearer(
+        stack.keys.token(
+            district.tenant, ["school_leader"], subject="principal", schools=[SCHOOL]
+        )
+    )
+    path = f"/students/{district.student_id}/report"
+
+    async def in_both() -> bool:
+        answer = await stack.client.get(path, headers=leader)
+        return len(answer.json()["report"]["sections"]) == 2
+
+    await eventually(in_both, within=30.0, what="the second section in the report")
+    led = await stack.client.get(path, headers=leader)
+    taught = await stack.client.get(path, headers=stack.teacher(district))
+    stranger = await stack.client.get(
+        path, headers=stack.teacher(district, section="room-99")
+    )
+    missing = await stack.client.get(
+        "/students/nobody/report", headers=stack.teacher(district, section="room-99")
+    )
+
+    assert led.status_code == taught.status_code == 200
+    assert led.headers["content-type"].startswith("application/json")
+    assert taught.headers["content-type"].startswith("application/json")
+    led_sections = {s["section_id"]: s for s in led.json()["report"]["sections"]}
+    [own] = taught.json()["report"]["sections"]
+    assert set(led_sections) == {SECTION, "room-14"}
+    assert own == led_sections[SECTION]
+    assert taught.json()["positions"] == led.json()["positions"]
+    assert taught.json()["report"]["terms"] == led.json()["report"]["terms"]
+    assert stranger.status_code == missing.status_code == 404
+    assert stranger.json() == missing.json()
 
 
 async def test_a_section_matrix_is_its_teachers_and_leaders(stack: Stack) -> None:

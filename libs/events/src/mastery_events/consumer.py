@@ -6,6 +6,13 @@ consumer's own database. The same transaction records the event in the
 schema's ``processed_events`` table, and the message is acked only after the
 commit, so an event delivered or published twice has one effect.
 
+A handler that is also a ``BatchHandler`` is given a fetched batch at once,
+one transaction per tenant in it: the per-transaction costs (the commit's
+flush, the tenant setting, whatever the handler does once per batch) are
+then paid once for many events. When such a transaction fails for a reason
+of its own, the tenant's messages are tried again one by one, so a single
+bad event is retried and parked alone while the rest are applied.
+
 Messages that can never be applied (not a CloudEvent of this contract, a
 tenant that differs from the subject's, a payload that does not decode) are
 parked on the consumer's dead-letter subject at once. A handler that raises
@@ -20,6 +27,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 import asyncpg
@@ -40,9 +49,37 @@ from mastery_events.errors import EventsError, UnknownEventTypeError
 from mastery_events.migrations import quote_schema
 from mastery_events.subjects import Subjects
 from mastery_events.tenancy import tenant_transaction
-from mastery_events.tracing import context_of, traced
+from mastery_events.tracing import context_of, links_to, traced
 
 Handler = Callable[[Connection, Envelope, Event], Awaitable[None]]
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """A handler that can also apply several events of one tenant in the
+    same transaction, doing once what each event alone would repeat."""
+
+    async def __call__(
+        self, connection: Connection, envelope: Envelope, event: Event
+    ) -> None:
+        """Apply one event, as any handler does."""
+
+    async def apply_batch(
+        self, connection: Connection, events: Sequence[tuple[Envelope, Event]]
+    ) -> None:
+        """Apply ``events``, all of one tenant and in stream order, with the
+        same effect as applying them one after another."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message read and decoded, waiting to be applied."""
+
+    message: Msg
+    envelope: Envelope
+    event: Event
+    log: structlog.typing.FilteringBoundLogger
+
 
 logger = structlog.get_logger(__name__)
 
@@ -209,6 +246,16 @@ class DurableConsumer:
             ON CONFLICT DO NOTHING
             RETURNING true
         """
+        # Sorted, so two instances recording overlapping batches take the
+        # rows' locks in one order and wait for each other, not deadlock.
+        self._record_many = f"""
+            INSERT INTO {quote_schema(schema)}.processed_events
+                (consumer, event_id, tenant_id)
+            SELECT $1, event_id, $3 FROM unnest($2::uuid[]) AS event_id
+            ORDER BY event_id
+            ON CONFLICT DO NOTHING
+            RETURNING event_id
+        """
         self._log = logger.bind(consumer=name, stream=stream)
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopping = asyncio.Event()
@@ -271,6 +318,33 @@ class DurableConsumer:
         """Fetch one batch and settle every message in it; return how long
         to rest before the next fetch (zero unless the surroundings failed)."""
         messages = await self._fetch()
+        handler = self.handler
+        if len(messages) > 1 and isinstance(handler, BatchHandler):
+            return await self._process_together(handler, messages)
+
+        return await self._process_each(messages)
+
+    async def process(self, message: Msg) -> float:
+        """Settle one message: apply, skip, retry or park it; return a rest
+        when it failed for reasons outside the message."""
+        delivery = await self._read(message)
+        if delivery is None:
+            return 0.0
+
+        try:
+            with self._traced_apply([delivery.envelope]):
+                applied = await self._apply(delivery.envelope, delivery.event)
+        except Exception as error:
+            return await self._retry_or_dead_letter(message, error, log=delivery.log)
+
+        await message.ack()
+        delivery.log.info(
+            "consumer.applied" if applied else "consumer.skipped_duplicate"
+        )
+
+        return 0.0
+
+    async def _process_each(self, messages: Sequence[Msg]) -> float:
         for index, message in enumerate(messages):
             rest = await self.process(message)
             if rest:
@@ -281,15 +355,131 @@ class DurableConsumer:
 
         return 0.0
 
-    async def process(self, message: Msg) -> float:
-        """Settle one message: apply, skip, retry or park it; return a rest
-        when it failed for reasons outside the message."""
+    async def _process_together(
+        self, handler: BatchHandler, messages: Sequence[Msg]
+    ) -> float:
+        """Settle a batch with one transaction per tenant in it."""
+        by_tenant: dict[str, list[Delivery]] = {}
+        for message in messages:
+            delivery = await self._read(message)
+            if delivery is not None:
+                tenant = delivery.envelope.tenant_id
+                by_tenant.setdefault(tenant, []).append(delivery)
+
+        groups = list(by_tenant.values())
+        for index, group in enumerate(groups):
+            rest = await self._settle_together(handler, group)
+            if rest:
+                for later in groups[index + 1 :]:
+                    for delivery in later:
+                        await delivery.message.nak(delay=rest)
+                return rest
+
+        return 0.0
+
+    async def _settle_together(
+        self, handler: BatchHandler, group: Sequence[Delivery]
+    ) -> float:
+        """Apply one tenant's deliveries in one transaction and ack them
+        after its commit; on a failure of the surroundings put them all
+        back, on any other try each alone to find the one at fault."""
+        try:
+            with self._traced_apply([delivery.envelope for delivery in group]):
+                applied = await self._apply_together(handler, group)
+        except Exception as error:
+            if not is_transient(error):
+                self._log.warning(
+                    "consumer.batch_failed",
+                    error=type(error).__name__,
+                    tenant=group[0].envelope.tenant_id,
+                    events=len(group),
+                )
+                return await self._process_each([d.message for d in group])
+            rests = [
+                await self._retry_or_dead_letter(d.message, error, log=d.log)
+                for d in group
+            ]
+            return max(rests)
+
+        for delivery in group:
+            await delivery.message.ack()
+        self._log.info(
+            "consumer.applied_batch",
+            tenant=group[0].envelope.tenant_id,
+            applied=applied,
+            skipped_duplicates=len(group) - applied,
+            first_sequence=group[0].message.metadata.sequence.stream,
+            last_sequence=group[-1].message.metadata.sequence.stream,
+        )
+
+        return 0.0
+
+    async def _apply_together(
+        self, handler: BatchHandler, group: Sequence[Delivery]
+    ) -> int:
+        """Record and apply the deliveries not applied before, in one
+        transaction; return how many were."""
+        tenant = group[0].envelope.tenant_id
+        ids = list(dict.fromkeys(d.envelope.event_id for d in group))
+        async with self.pool.acquire() as connection:
+            try:
+                async with tenant_transaction(connection, tenant):
+                    rows = await connection.fetch(
+                        self._record_many, self.name, ids, tenant
+                    )
+                    first_time = {row["event_id"] for row in rows}
+                    fresh = []
+                    for delivery in group:
+                        # An event twice in one batch is applied once.
+                        if delivery.envelope.event_id in first_time:
+                            first_time.discard(delivery.envelope.event_id)
+                            fresh.append((delivery.envelope, delivery.event))
+                    if fresh:
+                        await handler.apply_batch(connection, fresh)
+            except Exception as error:
+                if connection.is_closed():
+                    raise ConnectionLostError(self.name, ids[0]) from error
+                raise
+
+        return len(fresh)
+
+    def _traced_apply(
+        self, envelopes: Sequence[Envelope]
+    ) -> AbstractContextManager[Span]:
+        # One event's work is a child of the append that stored it, so it
+        # joins the trace of the request behind it; a batch's work links to
+        # every append it applies, as a span has one parent.
+        attributes: dict[str, str | int] = {
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": self.stream,
+            "messaging.consumer.group.name": self.name,
+        }
+        if len(envelopes) == 1:
+            [envelope] = envelopes
+            attributes["mastery.event_type"] = envelope.event_type
+            return traced(
+                f"process {self.name}",
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+                parent=context_of(envelope.traceparent),
+            )
+        attributes["messaging.batch.message_count"] = len(envelopes)
+        return traced(
+            f"process {self.name}",
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            links=links_to([envelope.traceparent for envelope in envelopes]),
+        )
+
+    async def _read(self, message: Msg) -> Delivery | None:
+        """Decode a message; settle it at once and return ``None`` when it
+        can never be applied or this reader has nothing to do with it."""
         metadata = message.metadata
-        delivered = metadata.num_delivered
         log = self._log.bind(
             subject=message.subject,
             stream_sequence=metadata.sequence.stream,
-            delivered=delivered,
+            delivered=metadata.num_delivered,
         )
 
         try:
@@ -305,22 +495,13 @@ class DurableConsumer:
             # Newer publishers may add types; this reader has nothing to do.
             await message.ack()
             log.warning("consumer.unknown_event_type")
-            return 0.0
+            return None
         except Exception as error:
             # Reading a message is pure: what fails here fails every time.
             await self._dead_letter(message, error, log=log)
-            return 0.0
+            return None
 
-        try:
-            with self._traced_apply(envelope):
-                applied = await self._apply(envelope, event)
-        except Exception as error:
-            return await self._retry_or_dead_letter(message, error, log=log)
-
-        await message.ack()
-        log.info("consumer.applied" if applied else "consumer.skipped_duplicate")
-
-        return 0.0
+        return Delivery(message=message, envelope=envelope, event=event, log=log)
 
     def _envelope_of(self, message: Msg) -> Envelope:
         envelope = from_nats(message.headers, message.data)
@@ -329,23 +510,6 @@ class DurableConsumer:
             raise TenantMismatchError(subject_tenant, envelope.tenant_id)
 
         return envelope
-
-    def _traced_apply(self, envelope: Envelope) -> AbstractContextManager[Span]:
-        # A child of the append that stored the event, so the work done here
-        # joins the trace of the request behind it.
-        attributes = {
-            "messaging.system": "nats",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": self.stream,
-            "messaging.consumer.group.name": self.name,
-            "mastery.event_type": envelope.event_type,
-        }
-        return traced(
-            f"process {self.name}",
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            parent=context_of(envelope.traceparent),
-        )
 
     async def _apply(self, envelope: Envelope, event: Event) -> bool:
         async with self.pool.acquire() as connection:

@@ -37,6 +37,16 @@ class NoTransactionError(EventsError):
         super().__init__(message)
 
 
+class OpenTransactionError(EventsError):
+    """Raised when a read of its own is begun on a connection already in a
+    transaction, whose tenant it would silently replace."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        message = f"a read for tenant {tenant_id!r} needs a connection of its own"
+        super().__init__(message)
+
+
 async def set_tenant(connection: Connection, tenant_id: str) -> None:
     """Bind the caller's open transaction to ``tenant_id`` until it ends."""
     check_tenant_id(tenant_id)
@@ -55,6 +65,34 @@ async def tenant_transaction(
     async with connection.transaction():
         await set_tenant(connection, tenant_id)
         yield connection
+
+
+@contextlib.asynccontextmanager
+async def tenant_read(
+    connection: Connection, tenant_id: str
+) -> AsyncIterator[Connection]:
+    """Run a read-only transaction that sees only ``tenant_id``'s rows,
+    opened and bound to the tenant in one round trip instead of two.
+
+    A route that answers with one query pays for every round trip around
+    it, so the ``BEGIN`` and the setting go to the server as one simple
+    query. The tenant id is written into that text, which is safe only
+    because ``check_tenant_id`` lets through nothing but lower-case
+    letters, digits and hyphens; it is checked here, every time.
+    """
+    literal = check_tenant_id(tenant_id)
+    if connection.is_in_transaction():
+        raise OpenTransactionError(tenant_id)
+    await connection.execute(
+        f"BEGIN READ ONLY; SELECT set_config('{TENANT_SETTING}', '{literal}', true)"
+    )
+    try:
+        yield connection
+    except BaseException:
+        if not connection.is_closed():
+            await connection.execute("ROLLBACK")
+        raise
+    await connection.execute("COMMIT")
 
 
 @contextlib.asynccontextmanager

@@ -8,8 +8,8 @@ publishes a district's roster and catalogue and then grades at a steady
 rate; reports' real consumer and handler apply them. For each
 ``MasteryChanged`` the latency is the time from its append's commit
 (``recorded_at``) to the moment its snapshot was written, inside the
-consumer's transaction. Reads go through ``Snapshots.of_student``, the read
-every report route makes, from concurrent clients.
+consumer's transaction. Reads go through ``Snapshots.json_of_student``, the
+read a student's report route makes, from concurrent clients.
 """
 
 from __future__ import annotations
@@ -119,9 +119,20 @@ class TimedWriter:
         self, connection: Connection, envelope: Envelope, event: Event
     ) -> None:
         """Apply the event, then note its latency when it is a grade's."""
-        await self.inner(connection, envelope, event)
-        if isinstance(event, MasteryChanged):
-            self.latencies.append(time.time() - envelope.recorded_at.timestamp())
+        await self.apply_batch(connection, [(envelope, event)])
+
+    async def apply_batch(
+        self, connection: Connection, events: Sequence[tuple[Envelope, Event]]
+    ) -> None:
+        """Apply a batch as reports does, then note the latency of every
+        grade in it: its snapshot is written once the batch's are."""
+        await self.inner.apply_batch(connection, events)
+        now = time.time()
+        self.latencies += [
+            now - envelope.recorded_at.timestamp()
+            for envelope, event in events
+            if isinstance(event, MasteryChanged)
+        ]
 
 
 def district_events(students: int) -> tuple[list[Event], list[str], list[UUID], UUID]:
@@ -277,7 +288,7 @@ async def read_load(
     async def client() -> None:
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            await snapshots.of_student(TENANT, chooser.choice(students))
+            await snapshots.json_of_student(TENANT, chooser.choice(students))
             durations.append(time.perf_counter() - started)
 
     started = time.monotonic()

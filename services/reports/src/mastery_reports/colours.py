@@ -8,6 +8,7 @@ which level it is.
 
 from __future__ import annotations
 
+import functools
 import re
 
 DARK = "#1a1a1a"
@@ -55,6 +56,9 @@ def contrast(first: str, second: str) -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
+# A district has a handful of scale colours and every level of every
+# snapshot asks for one of them, so each is worked out once.
+@functools.lru_cache(maxsize=1024)
 def readable_text_on(background: str) -> str:
     """Return near-black or white, whichever reads better on
     ``background``, or pure black where neither reaches AA (a saturated

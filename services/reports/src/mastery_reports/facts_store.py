@@ -3,17 +3,18 @@ events: ``reports-objectives`` on the objectives stream and
 ``reports-grading`` on the grading stream (roster, assessments, mastery and
 gradebook).
 
-Each event is applied in the consumer's transaction, bound to the event's
-tenant: its fact is written, then the snapshot of every student it touches
-is built again from the facts. The consumer records the event in
-``processed_events`` in the same transaction, so a redelivered event has no
-second effect; writes that replace a row also compare the stream version,
-so an older event arriving late does not undo a newer one.
+A fetched batch is applied in one of the consumer's transactions per
+tenant: each event's fact is written in stream order, then the snapshot of
+every student the batch touched is built again from the facts, once. The
+consumer records the events in ``processed_events`` in the same
+transaction, so a redelivered event has no second effect; writes that
+replace a row also compare the stream version, so an older event arriving
+late does not undo a newer one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 import msgspec
@@ -67,7 +68,21 @@ CONSUMERS = {OBJECTIVES_CONSUMER: "objectives", GRADING_CONSUMER: "grading"}
 ERASURE_ACTOR = "system:erasure"
 ERASURE_REASON = "the student was erased"
 
+# A batch is applied in one transaction and costs about as many statements
+# as one event, so larger batches spread that cost over more grades; a
+# batch of this size takes well under a second, far inside ``ack_wait``.
+REPORTS_CONSUMER = ConsumerSettings(batch_size=250)
+
 log = structlog.get_logger(__name__)
+
+
+class Appended(msgspec.Struct, frozen=True, kw_only=True):
+    """A row an event adds to reports' facts, and whose snapshot it
+    changes."""
+
+    statement: str
+    arguments: tuple[object, ...]
+    student_id: str
 
 
 class FactsWriter:
@@ -100,31 +115,147 @@ class FactsWriter:
         self, connection: Connection, envelope: Envelope, event: Event
     ) -> None:
         """Apply one event and rebuild the snapshots of its students."""
-        tenant = envelope.tenant_id
-        await self._snapshots.advance(
-            connection, tenant, source=self.source, position=envelope.position
-        )
-        students = await self.apply(connection, envelope, event)
-        if students is None:
-            return
+        await self.apply_batch(connection, [(envelope, event)])
 
-        for student_id in sorted(set(students)):
-            await self._snapshots.refresh(connection, tenant, student_id)
+    async def apply_batch(
+        self, connection: Connection, events: Sequence[tuple[Envelope, Event]]
+    ) -> None:
+        """Apply one tenant's events in stream order, then rebuild each
+        student's snapshot they touched once, however many of them did."""
+        if not events:
+            return
+        tenant = events[0][0].tenant_id
+        # The two consumers write facts that each other's snapshots read.
+        # Running at once, each would rebuild a student from facts without
+        # the other's uncommitted ones, and the later commit would keep a
+        # snapshot that misses them; one tenant's batches take turns.
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"{self.schema}/{tenant}",
+        )
+        touched: dict[str, int] = {}
+        # Rows only added wait here and go in one round trip per table,
+        # before any other event, which may change them, is applied.
+        waiting: dict[str, list[tuple[object, ...]]] = {}
+        for envelope, event in events:
+            appended = self.appended(envelope, event)
+            if appended is None:
+                await self._write(connection, waiting)
+                students = await self.apply(connection, envelope, event)
+            else:
+                rows = waiting.setdefault(appended.statement, [])
+                rows.append(appended.arguments)
+                students = [appended.student_id]
+            for student_id in students or ():
+                touched[student_id] = max(envelope.position, touched.get(student_id, 0))
+        await self._write(connection, waiting)
+
+        await self._snapshots.refresh(connection, tenant, touched, source=self.source)
+        # After the snapshots, which read the positions reached before
+        # this batch for their own source.
+        await self._snapshots.advance(
+            connection,
+            tenant,
+            source=self.source,
+            position=max(envelope.position for envelope, _ in events),
+        )
         log.info(
             "snapshots.applied",
             tenant=tenant,
             source=self.source,
-            event_type=envelope.event_type,
-            event_id=str(envelope.event_id),
-            position=envelope.position,
-            snapshots=len(set(students)),
+            events=len(events),
+            first_position=events[0][0].position,
+            last_position=events[-1][0].position,
+            snapshots=len(touched),
         )
+
+    def appended(self, envelope: Envelope, event: Event) -> Appended | None:
+        """Return the row a grade's event adds, when it only adds one and
+        changes none: such rows can be written many in one go."""
+        tenant = envelope.tenant_id
+        match event:
+            case AssessmentRecorded():
+                return Appended(
+                    statement=f"INSERT INTO {self.table('assessments')} "
+                    "(tenant_id, assessment_id, student_id, section_id, "
+                    "objective_id, scale_id, scale_version, level, mark, "
+                    "assessed_at, evidence, evidence_kind, comment) VALUES ($1, "
+                    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                    "ON CONFLICT DO NOTHING",
+                    arguments=(
+                        tenant,
+                        event.assessment_id,
+                        event.student_id,
+                        event.section_id,
+                        event.objective_id,
+                        event.scale_id,
+                        event.scale_version,
+                        event.level,
+                        event.mark,
+                        event.assessed_at,
+                        event.evidence.title,
+                        event.evidence.kind,
+                        event.comment,
+                    ),
+                    student_id=event.student_id,
+                )
+            case MasteryChanged():
+                return Appended(
+                    statement=f"INSERT INTO {self.table('mastery_points')} "
+                    "(tenant_id, event_id, student_id, objective_id, valid_from, "
+                    "position, status, level, level_label, mastered, scale_id, "
+                    "scale_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                    "$10, $11, $12) ON CONFLICT DO NOTHING",
+                    arguments=(
+                        tenant,
+                        envelope.event_id,
+                        event.student_id,
+                        event.objective_id,
+                        event.valid_from,
+                        envelope.position,
+                        event.status,
+                        event.level,
+                        event.level_label,
+                        event.mastered,
+                        event.scale_id,
+                        event.scale_version,
+                    ),
+                    student_id=event.student_id,
+                )
+            case TraditionalGradeRecorded():
+                return Appended(
+                    statement=f"INSERT INTO {self.table('traditional_grades')} "
+                    "(tenant_id, grade_id, section_id, student_id, title, kind, "
+                    "percent, points, points_possible, passed, assessed_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                    "ON CONFLICT DO NOTHING",
+                    arguments=(
+                        tenant,
+                        event.grade_id,
+                        event.section_id,
+                        event.student_id,
+                        event.title,
+                        event.kind,
+                        event.percent,
+                        event.points,
+                        event.points_possible,
+                        event.passed,
+                        event.assessed_at,
+                    ),
+                    student_id=event.student_id,
+                )
+            case _:
+                return None
 
     async def apply(
         self, connection: Connection, envelope: Envelope, event: Event
     ) -> Iterable[str] | None:
         """Write the fact ``event`` brings; return the students whose
         snapshots it changes, or ``None`` when reports keeps nothing of it."""
+        appended = self.appended(envelope, event)
+        if appended is not None:
+            await connection.execute(appended.statement, *appended.arguments)
+            return [appended.student_id]
         tenant = envelope.tenant_id
         match event:
             case ObjectiveSetCreated() | ObjectiveSetEdited():
@@ -349,28 +480,6 @@ class FactsWriter:
     ) -> Iterable[str] | None:
         tenant = envelope.tenant_id
         match event:
-            case AssessmentRecorded():
-                await connection.execute(
-                    f"INSERT INTO {self.table('assessments')} (tenant_id, "
-                    "assessment_id, student_id, section_id, objective_id, "
-                    "scale_id, scale_version, level, mark, assessed_at, evidence, "
-                    "evidence_kind, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                    "$8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
-                    tenant,
-                    event.assessment_id,
-                    event.student_id,
-                    event.section_id,
-                    event.objective_id,
-                    event.scale_id,
-                    event.scale_version,
-                    event.level,
-                    event.mark,
-                    event.assessed_at,
-                    event.evidence.title,
-                    event.evidence.kind,
-                    event.comment,
-                )
-                return [event.student_id]
             case AssessmentAmended():
                 # An amendment naming neither a level nor a mark moves the
                 # date only; one naming either replaces both.
@@ -399,46 +508,6 @@ class FactsWriter:
                     event.assessment_id,
                 )
                 return [] if student is None else [student]
-            case MasteryChanged():
-                await connection.execute(
-                    f"INSERT INTO {self.table('mastery_points')} (tenant_id, "
-                    "event_id, student_id, objective_id, valid_from, position, "
-                    "status, level, level_label, mastered, scale_id, "
-                    "scale_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                    "$10, $11, $12) ON CONFLICT DO NOTHING",
-                    tenant,
-                    envelope.event_id,
-                    event.student_id,
-                    event.objective_id,
-                    event.valid_from,
-                    envelope.position,
-                    event.status,
-                    event.level,
-                    event.level_label,
-                    event.mastered,
-                    event.scale_id,
-                    event.scale_version,
-                )
-                return [event.student_id]
-            case TraditionalGradeRecorded():
-                await connection.execute(
-                    f"INSERT INTO {self.table('traditional_grades')} (tenant_id, "
-                    "grade_id, section_id, student_id, title, kind, percent, "
-                    "points, points_possible, passed, assessed_at) VALUES ($1, $2, "
-                    "$3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-                    tenant,
-                    event.grade_id,
-                    event.section_id,
-                    event.student_id,
-                    event.title,
-                    event.kind,
-                    event.percent,
-                    event.points,
-                    event.points_possible,
-                    event.passed,
-                    event.assessed_at,
-                )
-                return [event.student_id]
             case TraditionalGradeVoided():
                 student = await connection.fetchval(
                     f"UPDATE {self.table('traditional_grades')} SET voided = true "
@@ -464,6 +533,14 @@ class FactsWriter:
                 # Recalculation progress, imports and the rest change no
                 # report: their effects arrive as the events above.
                 return None
+
+    @staticmethod
+    async def _write(
+        connection: Connection, waiting: dict[str, list[tuple[object, ...]]]
+    ) -> None:
+        for statement, rows in waiting.items():
+            await connection.executemany(statement, rows)
+        waiting.clear()
 
     async def _students_of_section(
         self, connection: Connection, tenant: str, section_id: str
@@ -517,7 +594,7 @@ def report_followers(schema: str) -> tuple[Follower, ...]:
                 source=source,
                 handler=writer,
                 bind=writer.recording,
-                settings=ConsumerSettings(),
+                settings=REPORTS_CONSUMER,
             )
         )
     return tuple(followers)

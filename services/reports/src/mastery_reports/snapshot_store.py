@@ -1,17 +1,18 @@
 """Snapshots in reports' schema: built from the facts, read by the routes.
 
-``SnapshotWriter`` runs inside a consumer's transaction: it loads one
-student's facts, builds the snapshot with the pure ``build_snapshot`` and
-stores it with the log positions, per source service, that the tenant's
-facts have reached.
+``SnapshotWriter`` runs inside a consumer's transaction: it loads the facts
+of the students a batch of events touched, builds each snapshot with the
+pure ``build_snapshot`` and stores them with the log positions, per source
+service, that each reflects.
 ``Snapshots`` reads them, one tenant at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -20,7 +21,7 @@ from mastery_events.contract.roster import Sealed
 from mastery_events.database import Connection
 from mastery_events.keyring import Keyring, PersonalFields
 from mastery_events.migrations import quote_schema
-from mastery_events.tenancy import tenant_transaction
+from mastery_events.tenancy import tenant_read, tenant_transaction
 from mastery_reports.snapshots import (
     AssessmentFact,
     GradeFact,
@@ -44,6 +45,24 @@ class StoredSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: StudentSnapshot
     positions: dict[str, int]
     updated_at: datetime
+
+
+class SectionPlace(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one section of a snapshot belongs, which is all a caller's
+    right to read it depends on."""
+
+    section_id: str
+    school_id: str
+
+
+class StoredJson(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot as stored, left as the JSON text the database gives, with
+    where each of its sections belongs: a route can decide who reads it and
+    answer with it without decoding it."""
+
+    document: str
+    positions: str
+    sections: tuple[SectionPlace, ...]
 
 
 class SectionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,70 +101,91 @@ class SnapshotWriter:
         )
 
     async def refresh(
-        self, connection: Connection, tenant_id: str, student_id: str
-    ) -> StudentSnapshot:
-        """Build ``student_id``'s snapshot again and store it with the log
-        positions of every source it reflects: all the facts applied so
-        far, so the positions the tenant's consumers have reached.
+        self,
+        connection: Connection,
+        tenant_id: str,
+        touched: Mapping[str, int],
+        *,
+        source: str,
+    ) -> list[StudentSnapshot]:
+        """Build the snapshots of the students in ``touched`` again, from
+        facts loaded for all of them at once, and store them in one
+        statement.
 
-        The objectives and grading consumers apply in transactions of
-        their own, so two can touch one student at once. Each waits here
-        for the other's transaction to end before reading the facts, so
-        the snapshot written last has read everything committed before it:
-        without the wait, a grade and the objective it grades, applied side
-        by side, each write a snapshot missing the other's fact."""
-        await connection.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
-            f"{self._schema}.snapshots.{tenant_id}",
-            student_id,
-        )
-        facts = await self.facts(connection, tenant_id, student_id)
-        snapshot = build_snapshot(facts)
+        ``touched`` maps each student to the position in ``source``'s log of
+        the last event that changed their facts. A snapshot records, for
+        ``source``, that position (or the one already reached, when a
+        redelivered older event touched it) and, for every other source, the
+        position its consumer has reached: what a snapshot rebuilt after
+        each event would record, whichever events shared a batch.
+        """
+        if not touched:
+            return []
+        students = sorted(touched)
+        facts = await self.facts_of(connection, tenant_id, students)
+        snapshots = [build_snapshot(facts[student]) for student in students]
+        encoder = msgspec.json.Encoder()
 
         await connection.execute(
             f"INSERT INTO {self.table('snapshots')} AS s (tenant_id, student_id, "
-            "document, positions, updated_at) VALUES ($1, $2, $3::jsonb, "
-            "(SELECT coalesce(jsonb_object_agg(source, position), '{}') "
-            f"FROM {self.table('source_positions')} WHERE tenant_id = $1), "
-            "now()) ON CONFLICT (tenant_id, student_id) DO UPDATE SET "
+            "document, positions, updated_at) SELECT $1, t.student_id, "
+            "t.document::jsonb, coalesce(reached.positions, '{}') || "
+            "jsonb_build_object($5::text, greatest(t.position, "
+            "(reached.positions ->> $5::text)::bigint)), now() "
+            "FROM unnest($2::text[], $3::text[], $4::bigint[]) "
+            "AS t(student_id, document, position) CROSS JOIN (SELECT "
+            "jsonb_object_agg(source, position) AS positions "
+            f"FROM {self.table('source_positions')} WHERE tenant_id = $1) "
+            "AS reached ON CONFLICT (tenant_id, student_id) DO UPDATE SET "
             "document = excluded.document, positions = excluded.positions, "
             "updated_at = now()",
             tenant_id,
-            student_id,
-            msgspec.json.encode(snapshot).decode(),
+            students,
+            [encoder.encode(snapshot).decode() for snapshot in snapshots],
+            [touched[student] for student in students],
+            source,
         )
 
-        return snapshot
+        return snapshots
 
     async def facts(
         self, connection: Connection, tenant_id: str, student_id: str
     ) -> StudentFacts:
         """Load everything reports knows that bears on one student."""
-        sections = [
-            SectionFact(
-                section_id=row["section_id"],
-                school_id=row["school_id"],
-                title=row["title"],
-                course_title=row["course_title"],
-                term_ids=tuple(row["term_ids"]),
+        return (await self.facts_of(connection, tenant_id, [student_id]))[student_id]
+
+    async def facts_of(
+        self, connection: Connection, tenant_id: str, student_ids: Sequence[str]
+    ) -> dict[str, StudentFacts]:
+        """Load everything reports knows that bears on each of
+        ``student_ids``, with one statement per kind of fact for all of
+        them: a batch costs as many round trips as one student."""
+        wanted = sorted(set(student_ids))
+        sections: dict[str, list[SectionFact]] = {s: [] for s in wanted}
+        for row in await connection.fetch(
+            "SELECT e.person_id, s.section_id, s.school_id, s.title, "
+            f"s.course_title, s.term_ids FROM {self.table('enrollments')} e "
+            f"JOIN {self.table('sections')} s USING (tenant_id, section_id) "
+            "WHERE e.tenant_id = $1 AND e.person_id = ANY($2) "
+            "AND e.role = 'student' AND e.active AND NOT s.removed",
+            tenant_id,
+            wanted,
+        ):
+            sections[row["person_id"]].append(
+                SectionFact(
+                    section_id=row["section_id"],
+                    school_id=row["school_id"],
+                    title=row["title"],
+                    course_title=row["course_title"],
+                    term_ids=tuple(row["term_ids"]),
+                )
             )
-            for row in await connection.fetch(
-                "SELECT s.section_id, s.school_id, s.title, s.course_title, "
-                f"s.term_ids FROM {self.table('enrollments')} e "
-                f"JOIN {self.table('sections')} s USING (tenant_id, section_id) "
-                "WHERE e.tenant_id = $1 AND e.person_id = $2 "
-                "AND e.role = 'student' AND e.active AND NOT s.removed",
-                tenant_id,
-                student_id,
-            )
-        ]
-        section_ids = [s.section_id for s in sections]
-        sets = [
-            ObjectiveSetFact(
-                objective_set_id=row["objective_set_id"],
-                title=row["title"] or "",
-                section_ids=tuple(sorted(row["section_ids"])),
-            )
+        section_ids = sorted({s.section_id for held in sections.values() for s in held})
+
+        # Each set with every touched student's section it is linked to;
+        # a student's own sections narrow it below.
+        linked: list[tuple[UUID, str, frozenset[str]]] = [
+            (row["objective_set_id"], row["title"] or "", frozenset(row["section_ids"]))
             for row in await connection.fetch(
                 "SELECT l.objective_set_id, min(o.title) AS title, "
                 "array_agg(l.section_id) AS section_ids "
@@ -158,48 +198,50 @@ class SnapshotWriter:
                 section_ids,
             )
         ]
-        objectives = [
-            ObjectiveFact(
-                objective_id=row["objective_id"],
-                objective_set_id=row["objective_set_id"],
-                code=row["code"],
-                statement=row["statement"],
-                sort_order=row["sort_order"],
-                grade_bands=tuple(row["grade_bands"]),
+        objectives: dict[UUID, list[ObjectiveFact]] = {}
+        for row in await connection.fetch(
+            "SELECT objective_id, objective_set_id, code, statement, "
+            f"sort_order, grade_bands FROM {self.table('objectives')} "
+            "WHERE tenant_id = $1 AND objective_set_id = ANY($2) "
+            "AND NOT removed",
+            tenant_id,
+            [set_id for set_id, _, _ in linked],
+        ):
+            objectives.setdefault(row["objective_set_id"], []).append(
+                ObjectiveFact(
+                    objective_id=row["objective_id"],
+                    objective_set_id=row["objective_set_id"],
+                    code=row["code"],
+                    statement=row["statement"],
+                    sort_order=row["sort_order"],
+                    grade_bands=tuple(row["grade_bands"]),
+                )
             )
-            for row in await connection.fetch(
-                "SELECT objective_id, objective_set_id, code, statement, "
-                f"sort_order, grade_bands FROM {self.table('objectives')} "
-                "WHERE tenant_id = $1 AND objective_set_id = ANY($2) "
-                "AND NOT removed",
-                tenant_id,
-                [s.objective_set_id for s in sets],
-            )
-        ]
-        mastery = [
-            MasteryPointFact(**dict(row))
-            for row in await connection.fetch(
-                "SELECT objective_id, valid_from, position, status, level, "
-                "level_label, mastered, scale_id, scale_version "
-                f"FROM {self.table('mastery_points')} "
-                "WHERE tenant_id = $1 AND student_id = $2",
-                tenant_id,
-                student_id,
-            )
-        ]
-        assessments = [
-            AssessmentFact(**dict(row))
-            for row in await connection.fetch(
-                "SELECT assessment_id, objective_id, scale_id, scale_version, "
-                "level, mark, assessed_at, evidence, evidence_kind, comment "
-                f"FROM {self.table('assessments')} WHERE tenant_id = $1 "
-                "AND student_id = $2 AND NOT voided",
-                tenant_id,
-                student_id,
-            )
-        ]
-        scale_ids = list(
-            {p.scale_id for p in mastery} | {a.scale_id for a in assessments}
+        mastery: dict[str, list[MasteryPointFact]] = {s: [] for s in wanted}
+        for row in await connection.fetch(
+            "SELECT student_id, objective_id, valid_from, position, status, "
+            "level, level_label, mastered, scale_id, scale_version "
+            f"FROM {self.table('mastery_points')} "
+            "WHERE tenant_id = $1 AND student_id = ANY($2)",
+            tenant_id,
+            wanted,
+        ):
+            fields = dict(row)
+            mastery[fields.pop("student_id")].append(MasteryPointFact(**fields))
+        assessments: dict[str, list[AssessmentFact]] = {s: [] for s in wanted}
+        for row in await connection.fetch(
+            "SELECT student_id, assessment_id, objective_id, scale_id, "
+            "scale_version, level, mark, assessed_at, evidence, evidence_kind, "
+            f"comment FROM {self.table('assessments')} WHERE tenant_id = $1 "
+            "AND student_id = ANY($2) AND NOT voided",
+            tenant_id,
+            wanted,
+        ):
+            fields = dict(row)
+            assessments[fields.pop("student_id")].append(AssessmentFact(**fields))
+        scale_ids = sorted(
+            {p.scale_id for held in mastery.values() for p in held}
+            | {a.scale_id for held in assessments.values() for a in held}
         )
         scales = {
             (row["scale_id"], row["scale_version"]): msgspec.json.decode(
@@ -213,16 +255,16 @@ class SnapshotWriter:
                 scale_ids,
             )
         }
-        grades = [
-            GradeFact(**dict(row))
-            for row in await connection.fetch(
-                "SELECT section_id, kind, percent, points, points_possible, "
-                f"passed FROM {self.table('traditional_grades')} "
-                "WHERE tenant_id = $1 AND student_id = $2 AND NOT voided",
-                tenant_id,
-                student_id,
-            )
-        ]
+        grades: dict[str, list[GradeFact]] = {s: [] for s in wanted}
+        for row in await connection.fetch(
+            "SELECT student_id, section_id, kind, percent, points, "
+            f"points_possible, passed FROM {self.table('traditional_grades')} "
+            "WHERE tenant_id = $1 AND student_id = ANY($2) AND NOT voided",
+            tenant_id,
+            wanted,
+        ):
+            fields = dict(row)
+            grades[fields.pop("student_id")].append(GradeFact(**fields))
         bridges = {
             row["section_id"]: msgspec.json.decode(
                 row["cuts"], type=tuple[LetterCutFact, ...]
@@ -234,29 +276,79 @@ class SnapshotWriter:
                 section_ids,
             )
         }
-        terms = [
-            TermFact(**dict(row))
+        terms = {
+            row["term_id"]: TermFact(**dict(row))
             for row in await connection.fetch(
                 "SELECT term_id, title, starts_on, ends_on "
                 f"FROM {self.table('terms')} "
                 "WHERE tenant_id = $1 AND term_id = ANY($2)",
                 tenant_id,
-                sorted({t for s in sections for t in s.term_ids}),
+                sorted(
+                    {t for held in sections.values() for s in held for t in s.term_ids}
+                ),
             )
-        ]
+        }
 
-        return StudentFacts(
-            student_id=student_id,
-            sections=tuple(sections),
-            objective_sets=tuple(sets),
-            objectives=tuple(objectives),
-            mastery=tuple(mastery),
-            assessments=tuple(assessments),
-            scales=scales,
-            grades=tuple(grades),
-            bridges=bridges,
-            terms=tuple(terms),
+        return {
+            student: narrowed_to(
+                student,
+                sections=sections[student],
+                linked=linked,
+                objectives=objectives,
+                mastery=mastery[student],
+                assessments=assessments[student],
+                scales=scales,
+                grades=grades[student],
+                bridges=bridges,
+                terms=terms,
+            )
+            for student in wanted
+        }
+
+
+def narrowed_to(
+    student_id: str,
+    *,
+    sections: Sequence[SectionFact],
+    linked: Sequence[tuple[UUID, str, frozenset[str]]],
+    objectives: Mapping[UUID, Sequence[ObjectiveFact]],
+    mastery: Sequence[MasteryPointFact],
+    assessments: Sequence[AssessmentFact],
+    scales: Mapping[tuple[UUID, int], tuple[ScaleLevelFact, ...]],
+    grades: Sequence[GradeFact],
+    bridges: Mapping[str, tuple[LetterCutFact, ...]],
+    terms: Mapping[str, TermFact],
+) -> StudentFacts:
+    """Return one student's facts out of those loaded for a batch of
+    students: only the sets, objectives, scales, bridges and terms her own
+    sections and marks reach, as loading her alone would give."""
+    own_sections = {s.section_id for s in sections}
+    sets = [
+        ObjectiveSetFact(
+            objective_set_id=set_id,
+            title=title,
+            section_ids=tuple(sorted(section_ids & own_sections)),
         )
+        for set_id, title, section_ids in linked
+        if section_ids & own_sections
+    ]
+    scale_ids = {p.scale_id for p in mastery} | {a.scale_id for a in assessments}
+    term_ids = {t for s in sections for t in s.term_ids}
+
+    return StudentFacts(
+        student_id=student_id,
+        sections=tuple(sections),
+        objective_sets=tuple(sets),
+        objectives=tuple(
+            o for s in sets for o in objectives.get(s.objective_set_id, ())
+        ),
+        mastery=tuple(mastery),
+        assessments=tuple(assessments),
+        scales={key: levels for key, levels in scales.items() if key[0] in scale_ids},
+        grades=tuple(grades),
+        bridges={k: cuts for k, cuts in bridges.items() if k in own_sections},
+        terms=tuple(terms[t] for t in sorted(term_ids) if t in terms),
+    )
 
 
 class Snapshots:
@@ -285,6 +377,31 @@ class Snapshots:
             return None
 
         return stored(rows[0])
+
+    async def json_of_student(
+        self, tenant_id: str, student_id: str
+    ) -> StoredJson | None:
+        """Return a student's snapshot as its stored JSON text, or ``None``
+        when reports has none; the database names its sections' places."""
+        rows = await self._fetch(
+            tenant_id,
+            "SELECT document::text AS document, positions::text AS positions, "
+            "(SELECT coalesce(jsonb_agg(jsonb_build_object('section_id', "
+            "s -> 'section_id', 'school_id', s -> 'school_id')), '[]')::text "
+            "FROM jsonb_array_elements(document -> 'sections') AS s) AS places "
+            f"FROM {self.table('snapshots')} "
+            "WHERE tenant_id = $1 AND student_id = $2",
+            student_id,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+
+        return StoredJson(
+            document=row["document"],
+            positions=row["positions"],
+            sections=msgspec.json.decode(row["places"], type=tuple[SectionPlace, ...]),
+        )
 
     async def of_section(self, tenant_id: str, section_id: str) -> list[StoredSnapshot]:
         """Return the snapshots of the students enrolled in a section."""
@@ -377,7 +494,7 @@ class Snapshots:
     async def _fetch(self, tenant_id: str, query: str, *args: Any) -> list[Any]:
         async with (
             self.pool.acquire() as connection,
-            tenant_transaction(connection, tenant_id),
+            tenant_read(connection, tenant_id),
         ):
             rows: list[Any] = await connection.fetch(query, tenant_id, *args)
 

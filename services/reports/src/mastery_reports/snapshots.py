@@ -9,6 +9,7 @@ link covers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TypeVar
@@ -386,8 +387,11 @@ def mastered_since(history: Sequence[MasteryPointFact]) -> datetime | None:
     return since
 
 
+# Every piece of evidence asks again for one of a scale's few levels, and a
+# Level is frozen, so each is made once and shared.
+@functools.lru_cache(maxsize=4096)
 def level_of(
-    value: float, label: str | None, levels: Sequence[ScaleLevelFact]
+    value: float, label: str | None, levels: tuple[ScaleLevelFact, ...]
 ) -> Level:
     """Return how a report shows ``value`` on ``levels``: the level with
     that value, else the highest level at or below it; the label grading

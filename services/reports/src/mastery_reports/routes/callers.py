@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from mastery_events.access import Owner, may
 from mastery_events.identity import Identity
-from mastery_reports.snapshot_store import SectionInfo
+from mastery_reports.snapshot_store import SectionInfo, SectionPlace
 from mastery_reports.snapshots import SectionReport
 
 AREA = "reports"
 
 
-def owner_of(identity: Identity, section: SectionInfo | SectionReport) -> Owner:
+def owner_of(
+    identity: Identity, section: SectionInfo | SectionPlace | SectionReport
+) -> Owner:
     """Return where a section's records belong, in the caller's tenant (a
     section is only ever loaded from that tenant)."""
     return Owner(
@@ -20,7 +22,9 @@ def owner_of(identity: Identity, section: SectionInfo | SectionReport) -> Owner:
     )
 
 
-def reads_section(identity: Identity, section: SectionInfo | SectionReport) -> bool:
+def reads_section(
+    identity: Identity, section: SectionInfo | SectionPlace | SectionReport
+) -> bool:
     """Tell whether the caller reads a section's reports: teachers their
     sections, leaders their schools, auditors and admins all."""
     if identity.has_role("teacher") and not identity.has_role(

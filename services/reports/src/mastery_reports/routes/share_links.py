@@ -112,10 +112,10 @@ async def visible_student(
 ) -> None:
     """Raise unless the student has a report and one of their sections is
     the caller's to read, answered alike when either fails."""
-    stored = await snapshots.of_student(identity.tenant_id, student_id)
+    stored = await snapshots.json_of_student(identity.tenant_id, student_id)
     if stored is None:
         raise StudentNotFoundError(student_id)
-    if not any(reads_section(identity, s) for s in stored.snapshot.sections):
+    if not any(reads_section(identity, s) for s in stored.sections):
         raise NotVisibleError(
             identity.subject, tenant_id=identity.tenant_id, action="read"
         )
