@@ -34,7 +34,10 @@ from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.migrations import quote_schema
 from mastery_events.store import EventStore, StreamAppend
-from mastery_grading.errors import ScaleVersionNotFoundError
+from mastery_grading.errors import (
+    ObjectiveNotYetKnownError,
+    ScaleVersionNotFoundError,
+)
 from mastery_grading.evidence import StoredAssessmentEvent
 from mastery_grading.mastery import MasteryResult, Policy
 from mastery_grading.scales import ScaleView
@@ -282,6 +285,22 @@ class TimelineProjection:
                 return await self._recalculate(connection, envelope, event)
             case _:
                 return Applied(changed=0)
+
+    async def require_objective(
+        self, connection: Connection, tenant_id: str, objective_id: UUID
+    ) -> None:
+        """Raise ``ObjectiveNotYetKnownError`` unless the catalogue knows
+        the objective: live, an assessment is refused until it does, but
+        an imported one can reach the projector before the catalogue
+        hears of its objective from the objectives service."""
+        known = await connection.fetchval(
+            f"SELECT EXISTS (SELECT FROM {self.tables.catalogue_objectives} "
+            "WHERE tenant_id = $1 AND objective_id = $2)",
+            tenant_id,
+            objective_id,
+        )
+        if not known:
+            raise ObjectiveNotYetKnownError(tenant_id, objective_id)
 
     async def _assess(
         self,
