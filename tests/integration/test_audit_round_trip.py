@@ -25,6 +25,7 @@ from mastery_events.checkpoints import Checkpoints
 from mastery_events.tenancy import system_transaction, tenant_transaction
 from mastery_grading.app import create_app as create_grading
 from mastery_grading.projector import NAME as TIMELINES
+from mastery_grading.roster_store import ROSTER_TABLES
 from mastery_grading.timeline_store import REBUILT_TABLES
 from mastery_objectives.app import create_app as create_objectives
 from mastery_reports.app import create_app as create_reports
@@ -43,6 +44,7 @@ __all__ = ["fresh_database", "source_url"]
 
 SECTION = "alg-h"
 SOURCES = ("objectives", "grading")
+GRADING_TABLES = (*REBUILT_TABLES, *ROSTER_TABLES)
 # A timeline's evidence row keeps the event's place in its database's log,
 # which the new database hands out afresh; its event id names the event.
 FRESH_COLUMNS = {"timeline_evidence": {"position"}}
@@ -216,14 +218,15 @@ async def settled(url: str, tenant: str) -> None:
 
 
 async def read_models(url: str, tenant: str) -> dict[str, Any]:
-    """Return the tenant's timeline rows, table by table and sorted, less
+    """Return the tenant's timeline and roster rows, table by table and
+    sorted, less
     the columns a new database fills afresh, and its snapshot documents
     by student."""
     connection = await asyncpg.connect(url)
     found: dict[str, Any] = {}
     try:
         async with tenant_transaction(connection, tenant):
-            for table in REBUILT_TABLES:
+            for table in GRADING_TABLES:
                 rows = await connection.fetch(
                     f"SELECT * FROM grading.{table} WHERE tenant_id = $1", tenant
                 )
@@ -251,8 +254,9 @@ async def test_an_imported_history_rebuilds_the_same_timelines_and_snapshots(
 ) -> None:
     """A graded district, with an amendment and a void, is exported and
     imported into an empty deployment whose services then start: its
-    timelines and report snapshots equal the source's, and exporting it
-    again gives the first export, so no event was announced twice."""
+    timelines, roster and report snapshots equal the source's, and
+    exporting it again gives the first export, so no event was announced
+    twice."""
     keys = TestKeys(tmp_path)
     tenant = f"lakeside-{secrets.token_hex(4)}"
     first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
@@ -278,6 +282,7 @@ async def test_an_imported_history_rebuilds_the_same_timelines_and_snapshots(
     assert b'"type":"MasteryChanged"' in first.read_bytes()
     assert len(before["timeline_points"]) >= 3
     assert len(before["snapshots"]) >= 2
-    for table in (*REBUILT_TABLES, "snapshots"):
+    assert len(before["roster_enrollments"]) >= 2
+    for table in (*GRADING_TABLES, "snapshots"):
         assert after[table] == before[table], table
     assert same_but_fresh(second.read_bytes()) == same_but_fresh(first.read_bytes())
