@@ -44,10 +44,11 @@ __all__ = ["fresh_database", "source_url"]
 
 SECTION = "alg-h"
 SOURCES = ("objectives", "grading")
-GRADING_TABLES = (*REBUILT_TABLES, *ROSTER_TABLES)
-# A timeline's evidence row keeps the event's place in its database's log,
-# which the new database hands out afresh; its event id names the event.
-FRESH_COLUMNS = {"timeline_evidence": {"position"}}
+GRADING_TABLES = (*REBUILT_TABLES, *ROSTER_TABLES, "assessments")
+# An evidence row and an assessment row keep an event's place in its
+# database's log, which the new database hands out afresh; the event id,
+# or the assessment id, names the same event in both.
+FRESH_COLUMNS = {"timeline_evidence": {"position"}, "assessments": {"position"}}
 
 
 class Deployment:
@@ -218,10 +219,9 @@ async def settled(url: str, tenant: str) -> None:
 
 
 async def read_models(url: str, tenant: str) -> dict[str, Any]:
-    """Return the tenant's timeline and roster rows, table by table and
-    sorted, less
-    the columns a new database fills afresh, and its snapshot documents
-    by student."""
+    """Return the tenant's timeline, roster and assessment rows, table by
+    table and sorted, less the columns a new database fills afresh, and
+    its snapshot documents by student."""
     connection = await asyncpg.connect(url)
     found: dict[str, Any] = {}
     try:
@@ -254,9 +254,9 @@ async def test_an_imported_history_rebuilds_the_same_timelines_and_snapshots(
 ) -> None:
     """A graded district, with an amendment and a void, is exported and
     imported into an empty deployment whose services then start: its
-    timelines, roster and report snapshots equal the source's, and
-    exporting it again gives the first export, so no event was announced
-    twice."""
+    timelines, roster, assessments and report snapshots equal the
+    source's, and exporting it again gives the first export, so no event
+    was announced twice."""
     keys = TestKeys(tmp_path)
     tenant = f"lakeside-{secrets.token_hex(4)}"
     first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
@@ -283,6 +283,7 @@ async def test_an_imported_history_rebuilds_the_same_timelines_and_snapshots(
     assert len(before["timeline_points"]) >= 3
     assert len(before["snapshots"]) >= 2
     assert len(before["roster_enrollments"]) >= 2
+    assert len(before["assessments"]) == 4
     for table in (*GRADING_TABLES, "snapshots"):
         assert after[table] == before[table], table
     assert same_but_fresh(second.read_bytes()) == same_but_fresh(first.read_bytes())

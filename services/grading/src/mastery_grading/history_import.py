@@ -21,6 +21,7 @@ from mastery_events.checkpoints import Checkpoints
 from mastery_events.database import Connection
 from mastery_events.migrations import quote_schema
 from mastery_events.store import Checkpoint
+from mastery_grading.assessment_store import refill_assessments
 from mastery_grading.projector import import_mark, save_as_relay
 from mastery_grading.roster_store import RosterProjection
 from mastery_grading.service import SERVICE
@@ -28,8 +29,8 @@ from mastery_grading.service import SERVICE
 
 async def mark_import(connection: Connection, tenant_id: str) -> None:
     """Mark the tenant's events the import stored in grading's log, and
-    fill the roster from them, inside the import's transaction, whose
-    tenant is ``tenant_id``.
+    fill the roster and the assessments from them, inside the import's
+    transaction, whose tenant is ``tenant_id``.
 
     The import refuses a deployment that holds any of the tenant's events,
     so every grading event of the tenant is the import's own. The mark is
@@ -49,3 +50,4 @@ async def mark_import(connection: Connection, tenant_id: str) -> None:
     marks = Checkpoints(SERVICE.schema, import_mark(tenant_id))
     await save_as_relay(connection, marks, last)
     await RosterProjection(SERVICE.schema).rebuild(connection, tenant_id)
+    await refill_assessments(connection, SERVICE.schema, tenant_id)
