@@ -181,6 +181,26 @@ async def seed(deployment: Deployment) -> None:
     )
 
 
+async def shared_and_viewed(deployment: Deployment) -> str:
+    """Share the first student's report in Ada's section and open it once;
+    return the link's token."""
+    students = await deployment.call("grading", "GET", f"/sections/{SECTION}/students")
+    student = min(s["person_id"] for s in students)
+    created = await deployment.call(
+        "reports",
+        "POST",
+        f"/students/{student}/share-links",
+        json={"section_ids": [SECTION]},
+    )
+    token: str = created["token"]
+    page = await deployment.clients["reports"].get(
+        f"/shared/{deployment.tenant}/{token}"
+    )
+    assert page.status_code == 200, page.text
+
+    return token
+
+
 async def settled(url: str, tenant: str) -> None:
     """Wait until grading's timelines have applied its whole log and
     reports has applied both source logs of the tenant."""
@@ -220,8 +240,8 @@ async def settled(url: str, tenant: str) -> None:
 
 async def read_models(url: str, tenant: str) -> dict[str, Any]:
     """Return the tenant's timeline, roster and assessment rows, table by
-    table and sorted, less the columns a new database fills afresh, and
-    its snapshot documents by student."""
+    table and sorted, less the columns a new database fills afresh, its
+    share links and its snapshot documents by student."""
     connection = await asyncpg.connect(url)
     found: dict[str, Any] = {}
     try:
@@ -235,6 +255,9 @@ async def read_models(url: str, tenant: str) -> dict[str, Any]:
                     {k: v for k, v in row.items() if k not in fresh} for row in rows
                 ]
                 found[table] = sorted(kept, key=repr)
+            links = await connection.fetch(
+                "SELECT * FROM reports.share_links WHERE tenant_id = $1", tenant
+            )
             snapshots = await connection.fetch(
                 "SELECT student_id, document FROM reports.snapshots "
                 "WHERE tenant_id = $1",
@@ -242,6 +265,7 @@ async def read_models(url: str, tenant: str) -> dict[str, Any]:
             )
     finally:
         await connection.close()
+    found["share_links"] = [dict(row) for row in links]
     found["snapshots"] = {
         row["student_id"]: msgspec.json.decode(row["document"]) for row in snapshots
     }
@@ -249,14 +273,15 @@ async def read_models(url: str, tenant: str) -> dict[str, Any]:
     return found
 
 
-async def test_an_imported_history_rebuilds_the_same_timelines_and_snapshots(
+async def test_an_imported_history_rebuilds_the_source_s_read_models(
     source_url: str, fresh_database: str, nats_url: str, tmp_path: Path
 ) -> None:
     """A graded district, with an amendment and a void, is exported and
     imported into an empty deployment whose services then start: its
-    timelines, roster, assessments and report snapshots equal the
-    source's, and exporting it again gives the first export, so no event
-    was announced twice."""
+    timelines, roster, assessments, share links and report snapshots
+    equal the source's, exporting it again gives the first export, so no
+    event was announced twice, and the shared link opens the copy's
+    report."""
     keys = TestKeys(tmp_path)
     tenant = f"lakeside-{secrets.token_hex(4)}"
     first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
@@ -264,18 +289,27 @@ async def test_an_imported_history_rebuilds_the_same_timelines_and_snapshots(
     async with running(source_url, nats_url, keys, tenant) as source:
         await seed(source)
         await settled(source_url, tenant)
+        token = await shared_and_viewed(source)
     before = await read_models(source_url, tenant)
     exported = await mastery(
         source_url, "audit", "export", "--tenant", tenant, "--output", str(first)
     )
 
     imported = await mastery(fresh_database, "audit", "import", str(first))
-    async with running(fresh_database, nats_url, keys, tenant):
+    async with running(fresh_database, nats_url, keys, tenant) as copy:
         await settled(fresh_database, tenant)
-    after = await read_models(fresh_database, tenant)
-    again = await mastery(
-        fresh_database, "audit", "export", "--tenant", tenant, "--output", str(second)
-    )
+        after = await read_models(fresh_database, tenant)
+        again = await mastery(
+            fresh_database,
+            "audit",
+            "export",
+            "--tenant",
+            tenant,
+            "--output",
+            str(second),
+        )
+        # Viewing records an event, so only once the copy is exported.
+        page = await copy.clients["reports"].get(f"/shared/{tenant}/{token}")
 
     for result in (exported, imported, again):
         assert result.exit_code == 0, result.output
@@ -284,6 +318,8 @@ async def test_an_imported_history_rebuilds_the_same_timelines_and_snapshots(
     assert len(before["snapshots"]) >= 2
     assert len(before["roster_enrollments"]) >= 2
     assert len(before["assessments"]) == 4
-    for table in (*GRADING_TABLES, "snapshots"):
+    assert [link["views"] for link in before["share_links"]] == [1]
+    for table in (*GRADING_TABLES, "share_links", "snapshots"):
         assert after[table] == before[table], table
     assert same_but_fresh(second.read_bytes()) == same_but_fresh(first.read_bytes())
+    assert page.status_code == 200, page.text
