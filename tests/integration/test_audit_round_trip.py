@@ -101,7 +101,8 @@ async def running(
 async def seed(deployment: Deployment) -> None:
     """Through the routes: a published scale and set of two objectives, the
     Lakeside roster, the set on Ada's section, four assessments of her two
-    students, one of them amended and one voided."""
+    students, one of them amended and one voided, then a new policy for
+    the set."""
     scale = await deployment.call("objectives", "POST", "/scales/starter/four-levels")
     scale_id = scale["scale_id"]
     await deployment.call("objectives", "POST", f"/scales/{scale_id}/publish")
@@ -177,6 +178,14 @@ async def seed(deployment: Deployment) -> None:
         f"/assessments/{recorded[2]}/void",
         json={"reason": "recorded for the wrong student"},
     )
+    # A new policy for the set: grading plans a recalculation of its
+    # timelines, which its projector announces, applies and ends.
+    await deployment.call(
+        "objectives",
+        "PUT",
+        f"/objective-sets/{set_id}/policy",
+        json={"method": "highest"},
+    )
 
 
 async def shared_and_viewed(deployment: Deployment) -> str:
@@ -214,12 +223,21 @@ async def skip_positions(url: str, count: int) -> None:
 
 
 async def settled(url: str, tenant: str) -> None:
-    """Wait until grading's timelines have applied its whole log and
-    reports has applied both source logs of the tenant."""
+    """Wait until grading has finished the recalculation the policy
+    started, its timelines have applied its whole log, and reports has
+    applied both source logs of the tenant."""
     connection = await asyncpg.connect(url)
     timelines = Checkpoints("grading", TIMELINES)
 
     async def caught_up() -> bool:
+        async with tenant_transaction(connection, tenant):
+            finished = await connection.fetchval(
+                "SELECT count(*) FROM grading.events WHERE tenant_id = $1 "
+                "AND event_type = 'RecalculationFinished'",
+                tenant,
+            )
+        if finished == 0:
+            return False
         async with system_transaction(connection):
             applied = await timelines.load(connection)
             head = await connection.fetchrow(
@@ -372,6 +390,7 @@ async def test_an_imported_history_rebuilds_the_source_s_read_models(
     for result in (exported, imported, again):
         assert result.exit_code == 0, result.output
     assert b'"type":"MasteryChanged"' in first.read_bytes()
+    assert first.read_bytes().count(b'"type":"RecalculationStarted"') == 1
     assert len(before["timeline_points"]) >= 3
     assert len(before["snapshots"]) >= 2
     assert len(before["roster_enrollments"]) >= 2

@@ -23,7 +23,7 @@ import structlog
 
 from mastery_events.checkpoints import Checkpoints
 from mastery_events.contract import Registry
-from mastery_events.contract.grading import AssessmentRecorded
+from mastery_events.contract.grading import AssessmentRecorded, RecalculationStarted
 from mastery_events.database import Connection
 from mastery_events.envelope import Envelope
 from mastery_events.migrations import quote_schema
@@ -141,6 +141,8 @@ async def apply_batch(
                 await quiet.require_objective(
                     connection, envelope.tenant_id, event.objective_id
                 )
+            if isinstance(event, RecalculationStarted):
+                await quiet.require_policy(connection, envelope.tenant_id, event)
         applied = await chosen.apply(connection, envelope, event)
         changed += applied.changed
         if not applied.complete:
