@@ -238,7 +238,9 @@ def export(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_(file: Path) -> None:
     """Append an export's events, with their ids, order and payloads, into a
-    deployment that holds none of its tenant's events: all or nothing."""
+    deployment that holds none of its tenant's events: all or nothing.
+    Each service's ``mastery.imported`` hook runs in the same transaction,
+    so nothing the export holds is derived again."""
     url = audit_url()
     schemas = {service.name: service.schema for service in installed_services()}
     hooks: list[ImportHook] = [
