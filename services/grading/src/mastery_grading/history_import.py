@@ -1,7 +1,8 @@
-"""Mark an imported history, so the timelines projector applies it quietly.
+"""Bring grading up to an imported history, inside the import.
 
-An imported grading log already holds every ``MasteryChanged`` and
-``RecalculationFinished`` the source's projector announced. Were the
+An imported grading log already holds every ``MasteryChanged``,
+``RecalculationStarted`` and ``RecalculationFinished`` the source's
+projector announced. Were the
 projector to apply the imported assessments as new, it would announce them
 a second time, on mastery streams that already hold them. So the import,
 in its own transaction, leaves a mark naming itself: the projector applies
