@@ -25,7 +25,12 @@ import click
 from mastery_deploy.cli import load_settings
 from mastery_deploy.services import installed_services
 from mastery_events.errors import EventsError
-from mastery_events.history import HistoryImport, export_history, read_export
+from mastery_events.history import (
+    HistoryImport,
+    ImportHook,
+    export_history,
+    read_export,
+)
 from mastery_events.runtime import Service
 from mastery_events.seals import Sealer, tenants_of
 from mastery_events.settings import variable
@@ -33,6 +38,9 @@ from mastery_events.subjects import InvalidTenantError, check_tenant_id
 from mastery_events.verification import Verdict, Verifier
 
 AUDIT_GROUP = "mastery.audit"
+# What each service does inside an import's transaction, so that it does
+# not derive again the events the import brought along.
+IMPORTED_GROUP = "mastery.imported"
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
 
 
@@ -230,12 +238,17 @@ def export(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_(file: Path) -> None:
     """Append an export's events, with their ids, order and payloads, into a
-    deployment that holds none of its tenant's events: all or nothing."""
+    deployment that holds none of its tenant's events: all or nothing.
+    Each service's ``mastery.imported`` hook runs in the same transaction,
+    so nothing the export holds is derived again."""
     url = audit_url()
     schemas = {service.name: service.schema for service in installed_services()}
+    hooks: list[ImportHook] = [
+        entry.load() for entry in entry_points(group=IMPORTED_GROUP)
+    ]
 
     async def run() -> tuple[str, dict[str, int]]:
-        history = HistoryImport(schemas, source=str(file))
+        history = HistoryImport(schemas, source=str(file), within=hooks)
         with file.open("rb") as lines:
             async with connected(url) as connection:
                 events = read_export(lines, source=str(file))

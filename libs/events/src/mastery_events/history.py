@@ -13,7 +13,14 @@ Positions and transaction ids are the new database's own.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime
 from typing import Any
 
@@ -172,12 +179,24 @@ def _service_of(document: bytes) -> str:
     return match["service"]
 
 
+# Run inside the import's transaction once every event is stored, with the
+# tenant's id: a service marks what it must not derive again.
+ImportHook = Callable[[Connection, str], Awaitable[None]]
+
+
 class HistoryImport:
     """Append an export's events into the stores of one deployment."""
 
-    def __init__(self, schemas: Mapping[str, str], *, source: str) -> None:
+    def __init__(
+        self,
+        schemas: Mapping[str, str],
+        *,
+        source: str,
+        within: Sequence[ImportHook] = (),
+    ) -> None:
         self.schemas = dict(schemas)
         self.source = source
+        self.within = tuple(within)
         self.counts: dict[str, int] = dict.fromkeys(self.schemas.values(), 0)
 
     async def run(self, connection: Connection, events: Iterable[ExportedEvent]) -> str:
@@ -203,6 +222,8 @@ class HistoryImport:
                     batch.clear()
             for schema, batch in pending.items():
                 await self._insert(connection, schema, batch)
+            for hook in self.within:
+                await hook(connection, tenant_id)
 
         logger.info("audit.imported", tenant=tenant_id, events=self.counts)
 

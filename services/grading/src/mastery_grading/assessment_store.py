@@ -19,13 +19,25 @@ import msgspec
 import structlog
 
 from mastery_events.access import Owner, may
-from mastery_events.contract.grading import AssessmentEvent, AssessmentRecorded
+from mastery_events.contract import CONTRACT
+from mastery_events.contract.grading import (
+    AssessmentAmended,
+    AssessmentEvent,
+    AssessmentRecorded,
+    AssessmentVoided,
+)
+from mastery_events.contract.registry import event_name
 from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, PendingEvent
 from mastery_events.errors import ConcurrencyError
 from mastery_events.identity import Identity
 from mastery_events.migrations import quote_schema
-from mastery_events.store import EventStore, StreamAppend
+from mastery_events.store import (
+    ENVELOPE_COLUMNS,
+    EventStore,
+    StreamAppend,
+    envelope_from_row,
+)
 from mastery_events.tenancy import tenant_transaction
 from mastery_grading.assessments import (
     AREA,
@@ -50,6 +62,9 @@ from mastery_grading.errors import (
 )
 from mastery_grading.idempotency import IdempotencyClaim, IdempotencyKeys
 from mastery_grading.scales import ScaleView
+
+ASSESSMENT_EVENTS = (AssessmentRecorded, AssessmentAmended, AssessmentVoided)
+ASSESSMENT_EVENT_NAMES = tuple(event_name(kind) for kind in ASSESSMENT_EVENTS)
 
 log = structlog.get_logger(__name__)
 
@@ -572,3 +587,61 @@ def row_view(row: asyncpg.Record) -> AssessmentView:
         recorded_at=row["recorded_at"],
         stream_version=row["stream_version"],
     )
+
+
+async def refill_assessments(
+    connection: Connection, schema: str, tenant_id: str
+) -> int:
+    """Replace the tenant's assessment rows with the fold of its assessment
+    events in the log's order, inside the caller's transaction bound to
+    the tenant; return how many assessments there are.
+
+    The rows are written where an assessment command appends its events,
+    not by a follower of the log: a log stored by other means (an audit
+    import) has none until this runs.
+    """
+    tables = SchemaTables(schema)
+    await connection.execute(
+        f"DELETE FROM {tables.assessments} WHERE tenant_id = $1", tenant_id
+    )
+    rows = await connection.fetch(
+        f"SELECT {ENVELOPE_COLUMNS} FROM {quote_schema(schema)}.events AS events "
+        "WHERE tenant_id = $1 AND event_type = ANY($2::text[]) "
+        "ORDER BY events.transaction_id, events.position",
+        tenant_id,
+        list(ASSESSMENT_EVENT_NAMES),
+    )
+    # Each assessment's state, first envelope (its recording) and last.
+    folded: dict[UUID, tuple[AssessmentState, Envelope, Envelope]] = {}
+    for row in rows:
+        envelope = envelope_from_row(row)
+        event = CONTRACT.decode(envelope)
+        assert isinstance(event, ASSESSMENT_EVENTS)
+        found = folded.get(event.assessment_id)
+        state = evolve(found[0] if found else None, event)
+        folded[event.assessment_id] = (state, found[1] if found else envelope, envelope)
+
+    await connection.executemany(
+        f"INSERT INTO {tables.assessments} (tenant_id, assessment_id, "
+        "student_id, section_id, objective_id, assessed_at, recorded_at, "
+        "position, voided, stream_version, state) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json)",
+        [
+            (
+                tenant_id,
+                state.assessment_id,
+                state.student_id,
+                state.section_id,
+                state.objective_id,
+                state.assessed_at,
+                first.recorded_at,
+                first.position,
+                state.voided is not None,
+                last.stream_version,
+                msgspec.json.encode(state).decode(),
+            )
+            for state, first, last in folded.values()
+        ],
+    )
+
+    return len(folded)

@@ -71,6 +71,19 @@ class ScaleVersionNotFoundError(GradingError):
         super().__init__(f"grading knows no version {version} of scale {scale_id}")
 
 
+class ObjectiveNotYetKnownError(GradingError):
+    """Raised when an imported assessment names an objective grading's
+    catalogue has not heard of yet: the timeline would miss its set, so
+    the projector tries again once the catalogue has caught up."""
+
+    def __init__(self, tenant_id: str, objective_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.objective_id = objective_id
+        super().__init__(
+            f"grading's catalogue does not know objective {objective_id} yet"
+        )
+
+
 class PolicyVersionNotFoundError(GradingError):
     """Raised when grading knows no such version of a set's policy, or of
     one objective's override, for the tenant."""

@@ -6,6 +6,9 @@ projector), reads the checkpoint and the next batch of events as the
 relay's role, applies each event under its own tenant, appends what it
 announces, and moves the checkpoint. Read model, announcements and
 checkpoint commit together or not at all.
+
+The events of an imported history are applied quietly, without
+announcements: the import brought those along (see ``history_import``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import structlog
 
 from mastery_events.checkpoints import Checkpoints
 from mastery_events.contract import Registry
+from mastery_events.contract.grading import AssessmentRecorded, RecalculationStarted
 from mastery_events.database import Connection
 from mastery_events.envelope import Envelope
+from mastery_events.migrations import quote_schema
 from mastery_events.store import Checkpoint, EventStore, checkpoint_of
 from mastery_events.tenancy import RELAY_ROLE, set_tenant
 from mastery_grading.errors import GradingError
@@ -58,6 +63,31 @@ def lock_key(schema: str) -> str:
     return f"mastery.{NAME}.{schema}"
 
 
+def import_mark(tenant_id: str) -> str:
+    """Return the checkpoint name that marks the tenant's imported history:
+    its place is the last imported event."""
+    return f"{NAME}.imported.{tenant_id}"
+
+
+async def imports_after(
+    connection: Connection, schema: str, checkpoint: Checkpoint
+) -> frozenset[int]:
+    """Return the transactions of the imports the projector has still to
+    apply, read as the relay's role inside the caller's transaction."""
+    await connection.execute(f"SET LOCAL ROLE {RELAY_ROLE}")
+    rows = await connection.fetch(
+        "SELECT transaction_id::text::bigint AS transaction_id "
+        f"FROM {quote_schema(schema)}.checkpoints WHERE name LIKE $1 "
+        "AND (transaction_id, position) > ($2::text::xid8, $3)",
+        import_mark("%"),
+        str(checkpoint.transaction_id),
+        checkpoint.position,
+    )
+    await connection.execute("SET LOCAL ROLE NONE")
+
+    return frozenset(row["transaction_id"] for row in rows)
+
+
 async def read_as_relay(
     connection: Connection,
     store: EventStore,
@@ -89,18 +119,31 @@ async def apply_batch(
     projection: TimelineProjection,
     registry: Registry,
     batch: list[Envelope],
+    *,
+    imported: frozenset[int] = frozenset(),
+    quiet: TimelineProjection | None = None,
 ) -> tuple[int, list[Envelope]]:
-    """Apply the timeline events of ``batch``, each under its tenant;
-    return how many timelines changed and the events done with. A
-    recalculation that needs another step ends the batch before it, so
-    the next step reads it again and nothing after it runs first."""
+    """Apply the timeline events of ``batch``, each under its tenant, those
+    of the ``imported`` transactions with ``quiet``; return how many
+    timelines changed and the events done with. A recalculation that
+    needs another step ends the batch before it, so the next step reads
+    it again and nothing after it runs first."""
     changed = 0
     for index, envelope in enumerate(batch):
         if envelope.event_type not in APPLIED_TYPES:
             continue
         event = registry.decode(envelope)
         await set_tenant(connection, envelope.tenant_id)
-        applied = await projection.apply(connection, envelope, event)
+        chosen = projection
+        if quiet is not None and envelope.transaction_id in imported:
+            chosen = quiet
+            if isinstance(event, AssessmentRecorded):
+                await quiet.require_objective(
+                    connection, envelope.tenant_id, event.objective_id
+                )
+            if isinstance(event, RecalculationStarted):
+                await quiet.require_policy(connection, envelope.tenant_id, event)
+        applied = await chosen.apply(connection, envelope, event)
         changed += applied.changed
         if not applied.complete:
             return changed, batch[:index]
@@ -119,6 +162,10 @@ class TimelineProjector:
         self.settings = settings or ProjectorSettings()
         self.projection = TimelineProjection(
             store.schema, store=store, chunk=self.settings.recalculation_chunk
+        )
+        # Without the store it announces nothing: for imported histories.
+        self.quiet = TimelineProjection(
+            store.schema, chunk=self.settings.recalculation_chunk
         )
         self.recalculations = Recalculations(store.schema)
         self._checkpoints = Checkpoints(store.schema, NAME)
@@ -176,18 +223,28 @@ class TimelineProjector:
             )
             if not locked:
                 return None
-            _, batch = await read_as_relay(
+            checkpoint, batch = await read_as_relay(
                 connection,
                 self.store,
                 self._checkpoints,
                 limit=self.settings.batch_size,
             )
+            imported = frozenset[int]()
+            if batch:
+                imported = await imports_after(
+                    connection, self.store.schema, checkpoint
+                )
             changed, done = await apply_batch(
-                connection, self.projection, self.store.registry, batch
+                connection,
+                self.projection,
+                self.store.registry,
+                batch,
+                imported=imported,
+                quiet=self.quiet,
             )
             if done:
-                checkpoint = checkpoint_of(done[-1])
-                await save_as_relay(connection, self._checkpoints, checkpoint)
+                reached = checkpoint_of(done[-1])
+                await save_as_relay(connection, self._checkpoints, reached)
             announced = await self.recalculations.announce(connection, self.store)
 
         if done:

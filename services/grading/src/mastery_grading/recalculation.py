@@ -26,6 +26,7 @@ from mastery_events.tenancy import RELAY_ROLE, set_tenant, tenant_transaction
 from mastery_grading.errors import RecalculationNotFoundError
 
 log = structlog.get_logger(__name__)
+started_decoder = msgspec.json.Decoder(RecalculationStarted)
 
 # Jobs announced per projector step; the rest wait for the next.
 ANNOUNCE_LIMIT = 50
@@ -82,12 +83,26 @@ class Recalculations:
         quoted = quote_schema(schema)
         self._jobs = f"{quoted}.timeline_recalculations"
         self._states = f"{quoted}.timeline_states"
+        self._events = f"{quoted}.events"
 
     async def plan(
         self, connection: Connection, envelope: Envelope, trigger: Trigger
-    ) -> UUID:
+    ) -> UUID | None:
         """Plan a job in the caller's tenant transaction; the number of
-        timelines is today's count, for progress until it finishes."""
+        timelines is today's count, for progress until it finishes.
+
+        Return ``None``, planning nothing, when the log holds the start of
+        this very job already: an imported history brings its jobs along,
+        and the catalogue, hearing the objectives events again, would
+        start each a second time.
+        """
+        if await self._started(connection, envelope, trigger):
+            log.info(
+                "recalculation.started_already",
+                tenant=envelope.tenant_id,
+                cause_event_id=str(envelope.event_id),
+            )
+            return None
         timelines = await connection.fetchval(
             f"SELECT count(*) FROM {self._states} WHERE tenant_id = $1 "
             "AND (scale_id = $2 OR (objective_set_id = $3 "
@@ -121,6 +136,40 @@ class Recalculations:
             cause_event_id=str(envelope.event_id),
         )
         return job_id
+
+    async def _started(
+        self, connection: Connection, envelope: Envelope, trigger: Trigger
+    ) -> bool:
+        """Tell whether the tenant's log holds a job started by the
+        objectives event ``envelope``: the same change, started when that
+        event happened."""
+        payloads = await connection.fetch(
+            f"SELECT payload FROM {self._events} WHERE tenant_id = $1 "
+            "AND event_type = 'RecalculationStarted'",
+            envelope.tenant_id,
+        )
+        wanted = (
+            trigger.scale_id,
+            trigger.scale_version,
+            trigger.objective_set_id,
+            trigger.objective_id,
+            trigger.policy_version,
+            envelope.occurred_at,
+        )
+        for row in payloads:
+            started = started_decoder.decode(row["payload"])
+            found = (
+                started.scale_id,
+                started.scale_version,
+                started.objective_set_id,
+                started.objective_id,
+                started.policy_version,
+                started.started_at,
+            )
+            if found == wanted:
+                return True
+
+        return False
 
     async def announce(self, connection: Connection, store: EventStore) -> int:
         """Append a ``RecalculationStarted`` for each planned job, inside

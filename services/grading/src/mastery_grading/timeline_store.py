@@ -34,7 +34,11 @@ from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.migrations import quote_schema
 from mastery_events.store import EventStore, StreamAppend
-from mastery_grading.errors import ScaleVersionNotFoundError
+from mastery_grading.errors import (
+    ObjectiveNotYetKnownError,
+    PolicyVersionNotFoundError,
+    ScaleVersionNotFoundError,
+)
 from mastery_grading.evidence import StoredAssessmentEvent
 from mastery_grading.mastery import MasteryResult, Policy
 from mastery_grading.scales import ScaleView
@@ -282,6 +286,45 @@ class TimelineProjection:
                 return await self._recalculate(connection, envelope, event)
             case _:
                 return Applied(changed=0)
+
+    async def require_objective(
+        self, connection: Connection, tenant_id: str, objective_id: UUID
+    ) -> None:
+        """Raise ``ObjectiveNotYetKnownError`` unless the catalogue knows
+        the objective: live, an assessment is refused until it does, but
+        an imported one can reach the projector before the catalogue
+        hears of its objective from the objectives service."""
+        known = await connection.fetchval(
+            f"SELECT EXISTS (SELECT FROM {self.tables.catalogue_objectives} "
+            "WHERE tenant_id = $1 AND objective_id = $2)",
+            tenant_id,
+            objective_id,
+        )
+        if not known:
+            raise ObjectiveNotYetKnownError(tenant_id, objective_id)
+
+    async def require_policy(
+        self, connection: Connection, tenant_id: str, event: RecalculationStarted
+    ) -> None:
+        """Raise ``PolicyVersionNotFoundError`` unless the catalogue holds
+        the policy version ``event`` puts in force: live, the catalogue
+        plans the job as it records the version, but an imported job can
+        reach the projector before the catalogue hears of its version."""
+        if event.objective_set_id is None or event.policy_version is None:
+            return
+        known = await connection.fetchval(
+            f"SELECT EXISTS (SELECT FROM {self.tables.catalogue_policy_versions} "
+            "WHERE tenant_id = $1 AND objective_set_id = $2 "
+            "AND objective_id IS NOT DISTINCT FROM $3 AND policy_version = $4)",
+            tenant_id,
+            event.objective_set_id,
+            event.objective_id,
+            event.policy_version,
+        )
+        if not known:
+            raise PolicyVersionNotFoundError(
+                event.objective_set_id, event.objective_id, event.policy_version
+            )
 
     async def _assess(
         self,
