@@ -4,6 +4,7 @@ tenant's history taken to a fresh deployment comes back the same."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -41,10 +42,11 @@ def same_but_fresh(export: bytes) -> bytes:
     return FRESH.sub(rb'"\1":"-"', export)
 
 
-@pytest.fixture
-async def fresh_database(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[str]:
-    """The URL of a new, migrated database on the session's server: an empty
-    deployment."""
+@contextlib.asynccontextmanager
+async def new_deployment(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[str]:
+    """Yield the URL of a new, migrated database on the session's server,
+    dropped afterwards: the services' shared schemas are left alone, as
+    their projections follow whatever is stored there."""
     name = f"audit_{secrets.token_hex(4)}"
     async with pool.acquire() as connection:
         await connection.execute(f'CREATE DATABASE "{name}"')
@@ -57,19 +59,40 @@ async def fresh_database(pool: asyncpg.Pool, database_url: str) -> AsyncIterator
 
 
 @pytest.fixture
+async def fresh_database(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[str]:
+    """An empty deployment to import into."""
+    async with new_deployment(pool, database_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def source_url(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[str]:
+    """The deployment a history is recorded in and exported from."""
+    async with new_deployment(pool, database_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def source_pool(source_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool to the source deployment."""
+    async with asyncpg.create_pool(source_url, min_size=1, max_size=4) as created:
+        yield created
+
+
+@pytest.fixture
 def tenant() -> str:
     """A tenant of this test's own in the shared, migrated database."""
     return f"district-{secrets.token_hex(4)}"
 
 
 @pytest.fixture
-async def history(database_url: str, pool: asyncpg.Pool, tenant: str) -> list[Envelope]:
+async def history(
+    source_url: str, source_pool: asyncpg.Pool, tenant: str
+) -> list[Envelope]:
     """A tenant's events in two services' stores over several transactions,
-    one stream grown to three versions, one event caused by another."""
-    migrated = await mastery(database_url, "migrate")
-    assert migrated.exit_code == 0, migrated.output
-    objectives = EventStore(pool, "objectives", registry=CONTRACT)
-    grading = EventStore(pool, "grading", registry=CONTRACT)
+    one stream grown to three versions."""
+    objectives = EventStore(source_pool, "objectives", registry=CONTRACT)
+    grading = EventStore(source_pool, "grading", registry=CONTRACT)
     stored = []
     stored += await objectives.append(tenant, "set-a", 0, [created("Ratios", 1)])
     stored += await grading.append_many(
@@ -91,7 +114,7 @@ async def history(database_url: str, pool: asyncpg.Pool, tenant: str) -> list[En
 
 
 async def test_an_export_imported_into_a_fresh_deployment_exports_the_same(
-    database_url: str,
+    source_url: str,
     fresh_database: str,
     tenant: str,
     history: list[Envelope],
@@ -103,7 +126,7 @@ async def test_an_export_imported_into_a_fresh_deployment_exports_the_same(
     first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
 
     exported = await mastery(
-        database_url, "audit", "export", "--tenant", tenant, "--output", str(first)
+        source_url, "audit", "export", "--tenant", tenant, "--output", str(first)
     )
     imported = await mastery(fresh_database, "audit", "import", str(first))
     again = await mastery(
@@ -127,11 +150,11 @@ async def test_an_export_imported_into_a_fresh_deployment_exports_the_same(
 
 
 async def test_export_lines_are_cloudevents_in_each_store_s_global_order(
-    database_url: str, tenant: str, history: list[Envelope]
+    source_url: str, tenant: str, history: list[Envelope]
 ) -> None:
     """Each line is a CloudEvent naming its service, its id and its chain
     hash; objectives' events come first, each store's in the order stored."""
-    result = await mastery(database_url, "audit", "export", "--tenant", tenant)
+    result = await mastery(source_url, "audit", "export", "--tenant", tenant)
 
     assert result.exit_code == 0, result.output
     lines = [msgspec.json.decode(line) for line in result.stdout_bytes.splitlines()]
@@ -147,13 +170,13 @@ async def test_export_lines_are_cloudevents_in_each_store_s_global_order(
 
 
 async def test_export_from_a_time_leaves_out_what_was_recorded_before(
-    database_url: str, tenant: str, history: list[Envelope]
+    source_url: str, tenant: str, history: list[Envelope]
 ) -> None:
     """``--from`` the last append's recorded time keeps only its two events."""
     since = history[-1].recorded_at.isoformat(timespec="microseconds")
 
     result = await mastery(
-        database_url, "audit", "export", "--tenant", tenant, "--from", since
+        source_url, "audit", "export", "--tenant", tenant, "--from", since
     )
 
     assert result.exit_code == 0, result.output
@@ -162,16 +185,16 @@ async def test_export_from_a_time_leaves_out_what_was_recorded_before(
 
 
 async def test_import_into_a_deployment_with_the_tenant_s_events_is_refused(
-    database_url: str, tenant: str, history: list[Envelope], tmp_path: Path
+    source_url: str, tenant: str, history: list[Envelope], tmp_path: Path
 ) -> None:
     """Importing an export back where it came from stores nothing and says
     which schema already holds the tenant's events."""
     export = tmp_path / "export.ndjson"
     await mastery(
-        database_url, "audit", "export", "--tenant", tenant, "--output", str(export)
+        source_url, "audit", "export", "--tenant", tenant, "--output", str(export)
     )
 
-    result = await mastery(database_url, "audit", "import", str(export))
+    result = await mastery(source_url, "audit", "import", str(export))
 
     assert result.exit_code == 1
     assert f"schema 'objectives' already holds events of tenant {tenant!r}" in (
@@ -180,7 +203,7 @@ async def test_import_into_a_deployment_with_the_tenant_s_events_is_refused(
 
 
 async def test_a_garbled_line_is_named_and_nothing_is_imported(
-    database_url: str,
+    source_url: str,
     fresh_database: str,
     tenant: str,
     history: list[Envelope],
@@ -190,7 +213,7 @@ async def test_a_garbled_line_is_named_and_nothing_is_imported(
     three lines before it are not stored either."""
     export = tmp_path / "export.ndjson"
     await mastery(
-        database_url, "audit", "export", "--tenant", tenant, "--output", str(export)
+        source_url, "audit", "export", "--tenant", tenant, "--output", str(export)
     )
     lines = export.read_bytes().splitlines()
     lines[3] = lines[3].replace(b'"specversion":"1.0",', b'"specversion":1.0,,', 1)
@@ -209,7 +232,7 @@ async def test_a_garbled_line_is_named_and_nothing_is_imported(
 
 
 async def test_an_altered_payload_in_an_export_fails_its_chain_hash(
-    database_url: str,
+    source_url: str,
     fresh_database: str,
     tenant: str,
     history: list[Envelope],
@@ -219,7 +242,7 @@ async def test_an_altered_payload_in_an_export_fails_its_chain_hash(
     with it: the import names its line and stores nothing."""
     export = tmp_path / "export.ndjson"
     await mastery(
-        database_url, "audit", "export", "--tenant", tenant, "--output", str(export)
+        source_url, "audit", "export", "--tenant", tenant, "--output", str(export)
     )
     text = export.read_bytes().replace(b'"title":"Rates"', b'"title":"Rats"')
     export.write_bytes(text)
@@ -233,13 +256,13 @@ async def test_an_altered_payload_in_an_export_fails_its_chain_hash(
 
 
 async def test_verify_names_a_tampered_event_and_exits_non_zero(
-    database_url: str, tenant: str, history: list[Envelope], pool: asyncpg.Pool
+    source_url: str, tenant: str, history: list[Envelope], source_pool: asyncpg.Pool
 ) -> None:
     """After sealing, a grading event's level is changed in the database:
     ``mastery audit verify`` exits 1 and names that event and its stream."""
     target = history[2]
-    sealed = await mastery(database_url, "audit", "seal", "--tenant", tenant)
-    async with pool.acquire() as connection:
+    sealed = await mastery(source_url, "audit", "seal", "--tenant", tenant)
+    async with source_pool.acquire() as connection:
         await connection.execute(
             """UPDATE grading.events
             SET payload = replace(payload::text, '"level":2.0', '"level":4.0')::json
@@ -247,7 +270,7 @@ async def test_verify_names_a_tampered_event_and_exits_non_zero(
             target.event_id,
         )
 
-    result = await mastery(database_url, "audit", "verify", "--tenant", tenant)
+    result = await mastery(source_url, "audit", "verify", "--tenant", tenant)
 
     assert sealed.exit_code == 0, sealed.output
     assert result.exit_code == 1, result.output
@@ -257,3 +280,26 @@ async def test_verify_names_a_tampered_event_and_exits_non_zero(
         f"version 1, position {target.position})"
     ) in result.stdout
     assert f"intact: objectives {tenant}: 3 events, 3 sealed" in result.stdout
+
+
+async def test_an_export_missing_an_event_is_refused_at_the_one_after_it(
+    source_url: str,
+    fresh_database: str,
+    tenant: str,
+    history: list[Envelope],
+    tmp_path: Path,
+) -> None:
+    """Without its second line, version 2 of set-a, the export's new second
+    line, version 3, has nothing to chain to: that line is refused."""
+    export = tmp_path / "export.ndjson"
+    await mastery(
+        source_url, "audit", "export", "--tenant", tenant, "--output", str(export)
+    )
+    lines = export.read_bytes().splitlines(keepends=True)
+    export.write_bytes(b"".join([lines[0], *lines[2:]]))
+
+    result = await mastery(fresh_database, "audit", "import", str(export))
+
+    assert result.exit_code == 1
+    assert f"{export}:2:1: " in result.output
+    assert "stream set-a has no version 2 to chain version 3" in result.output

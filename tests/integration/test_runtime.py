@@ -22,7 +22,9 @@ from mastery_events.envelope import PendingEvent
 from mastery_events.runtime import RuntimeNotStartedError, Service, ServiceRuntime
 from mastery_events.settings import Settings
 from mastery_events.subjects import Subjects
+from mastery_events.verification import Verifier
 from tests.keys import KEY_ENCRYPTION_KEY
+from tests.waiting import eventually
 
 SET_ID = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa2")
 MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
@@ -137,3 +139,30 @@ async def test_a_runtime_whose_nats_is_away_stops_promptly(
             assert not (await runtime.readiness()).nats
 
     assert runtime.nats.is_closed
+
+
+async def test_a_running_service_seals_the_events_it_stores(
+    service: Service, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """With a short seal interval, two tenants' events are sealed without
+    anyone running a command, and the log verifies."""
+    runtime = ServiceRuntime(
+        service, msgspec.structs.replace(settings, seal_interval=0.1)
+    )
+    sealed_rows = f'SELECT count(*) FROM "{service.schema}".event_seals'
+
+    async with runtime.running():
+        for tenant in ("district-7", "district-8"):
+            await runtime.store.append(
+                tenant, "set-1", 0, [objective_set_created(), objective_set_created()]
+            )
+
+        async def all_sealed() -> bool:
+            async with pool.acquire() as connection:
+                return bool(await connection.fetchval(sealed_rows) == 4)
+
+        await eventually(all_sealed, within=DEADLINE, what="sealing of 4 events")
+
+    async with pool.acquire() as connection:
+        verdict = await Verifier(service.schema).verify(connection, "district-8")
+    assert (verdict.events, verdict.sealed, verdict.findings) == (2, 2, [])

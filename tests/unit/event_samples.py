@@ -99,6 +99,7 @@ def sample_events() -> list[Event]:
             share_link_id=SHARE_LINK_ID,
             revoked_by="teacher-krabappel",
             revoked_at=MONDAY_MORNING,
+            reason="the student was erased",
         ),
         ReportViewed(share_link_id=SHARE_LINK_ID, viewed_at=MONDAY_MORNING),
         *objective_samples(),

@@ -6,9 +6,8 @@ science set (magnets) to Arnold. One four-level scale with a missing mark
 that counts as the lowest and an excused mark.
 
 The catalogue is filled the way the consumer fills it, through
-``CatalogueWriter``. The roster is written straight into the roster
-tables by ``insert_roster_rows``, standing in for roster import until its
-projection exists; the rows are the ones that projection keeps.
+``CatalogueWriter``; the roster the way an import records it, as roster
+events appended and applied by ``RosterProjection`` in one transaction.
 """
 
 from __future__ import annotations
@@ -24,16 +23,27 @@ import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from mastery_events.contract import CONTRACT
 from mastery_events.contract.objectives import (
     ObjectiveAdded,
     ScaleDefined,
     ScaleLevel,
     ScaleMark,
 )
-from mastery_events.envelope import Envelope, Event
+from mastery_events.contract.roster import (
+    ObjectiveSetLinked,
+    PersonEnrolled,
+    PersonRostered,
+    PersonUnenrolled,
+    Sealed,
+    SectionRostered,
+)
+from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.ids import uuid7
+from mastery_events.store import EventStore, StreamAppend
 from mastery_events.tenancy import tenant_transaction
 from mastery_grading.catalogue_store import CatalogueWriter
+from mastery_grading.roster_store import ROSTER_STREAM, RosterProjection
 from mastery_grading.service import SERVICE
 from tests.tokens import TestKeys, bearer
 
@@ -136,47 +146,98 @@ async def fill_catalogue(pool: asyncpg.Pool, schema: str, tenant: str) -> None:
             await writer(connection, envelope(tenant, event), event)
 
 
-async def insert_roster_rows(pool: asyncpg.Pool, schema: str, tenant: str) -> None:
-    """Write the school's roster straight into grading's roster tables:
-    the two rooms, their students and teachers, and the sets they teach."""
-    quoted = f'"{schema}"'
-    enrollments = [
-        (ROOM_12, student, "student", True) for student in ROOM_12_STUDENTS
-    ] + [(ROOM_14, ARNOLD, "student", True), (ROOM_12, WANDA, "student", False)]
+def sealed() -> Sealed:
+    """An opaque sealed value: the projection keeps it and never opens it,
+    and these tests read no names."""
+    return Sealed(key_id=uuid7(), nonce=bytes(12), ciphertext=b"sealed")
+
+
+def roster_events() -> list[Event]:
+    """The school's roster as a roster import records it: two rooms, their
+    students (Wanda enrolled in room 12, then unenrolled), and the set each
+    room teaches."""
+    events: list[Event] = [
+        SectionRostered(
+            section_id=section_id,
+            title=title,
+            school_id=SCHOOL,
+            course_id=course_id,
+            course_title=course_id,
+            rostered_at=MONDAY,
+        )
+        for section_id, title, course_id in (
+            (ROOM_12, "Room 12", "maths-6"),
+            (ROOM_14, "Room 14", "science-6"),
+        )
+    ]
+    placed = [(student, ROOM_12) for student in ROOM_12_STUDENTS]
+    placed += [(ARNOLD, ROOM_14), (WANDA, ROOM_12)]
+    for person, section_id in placed:
+        events.append(
+            PersonRostered(
+                person_id=person,
+                sourced_id_digest=person.hex,
+                role="student",
+                school_ids=(SCHOOL,),
+                personal=sealed(),
+                rostered_at=MONDAY,
+            )
+        )
+        events.append(
+            PersonEnrolled(
+                person_id=person,
+                section_id=section_id,
+                role="student",
+                enrolled_at=MONDAY,
+            )
+        )
+    events.append(
+        PersonUnenrolled(person_id=WANDA, section_id=ROOM_12, unenrolled_at=MONDAY)
+    )
+    events += [
+        ObjectiveSetLinked(
+            section_id=section_id,
+            objective_set_id=set_id,
+            linked_by="coordinator-hoover",
+            linked_at=MONDAY,
+        )
+        for section_id, set_id in ((ROOM_12, MATHS_SET), (ROOM_14, SCIENCE_SET))
+    ]
+    return events
+
+
+async def record_roster(pool: asyncpg.Pool, schema: str, tenant: str) -> None:
+    """Append the school's roster events to grading's roster stream and
+    apply them with the roster projection, in one transaction, as a roster
+    import does."""
+    store = EventStore(pool, schema, registry=CONTRACT)
+    events = roster_events()
+    pending = [
+        PendingEvent(
+            payload=event,
+            occurred_at=MONDAY,
+            actor="coordinator-hoover",
+            correlation_id=uuid7(),
+        )
+        for event in events
+    ]
+    batch = StreamAppend(
+        tenant_id=tenant, stream_id=ROSTER_STREAM, expected_version=0, events=pending
+    )
     async with pool.acquire() as connection, tenant_transaction(connection, tenant):
-        await connection.executemany(
-            f"INSERT INTO {quoted}.roster_sections (tenant_id, section_id, title, "
-            "school_id, course_id, course_title) VALUES ($1, $2, $3, $4, $5, $6)",
-            [
-                (tenant, ROOM_12, "Room 12", SCHOOL, "maths-6", "Maths 6"),
-                (tenant, ROOM_14, "Room 14", SCHOOL, "science-6", "Science 6"),
-            ],
-        )
-        await connection.executemany(
-            f"INSERT INTO {quoted}.roster_people (tenant_id, person_id, "
-            "sourced_id_digest, role, school_ids) VALUES ($1, $2, $3, $4, $5)",
-            [
-                (tenant, person, person.hex, "student", [SCHOOL])
-                for person in (*ROOM_12_STUDENTS, ARNOLD, WANDA)
-            ],
-        )
-        await connection.executemany(
-            f"INSERT INTO {quoted}.roster_enrollments (tenant_id, section_id, "
-            "person_id, role, active) VALUES ($1, $2, $3, $4, $5)",
-            [(tenant, *enrollment) for enrollment in enrollments],
-        )
-        await connection.executemany(
-            f"INSERT INTO {quoted}.section_objective_sets "
-            "(tenant_id, section_id, objective_set_id) VALUES ($1, $2, $3)",
-            [(tenant, ROOM_12, MATHS_SET), (tenant, ROOM_14, SCIENCE_SET)],
-        )
+        await store.append_within(connection, [batch])
+        await RosterProjection(schema).apply_many(connection, tenant, events)
 
 
 async def count_events(pool: asyncpg.Pool, schema: str, tenant: str) -> int:
-    """Return how many events the tenant has in grading's log."""
+    """Return how many events the tenant has in grading's log besides its
+    roster."""
     async with pool.acquire() as connection, tenant_transaction(connection, tenant):
         found: int = await connection.fetchval(
-            f'SELECT count(*) FROM "{schema}".events WHERE tenant_id = $1', tenant
+            f'SELECT count(*) FROM "{schema}".events '
+            "WHERE tenant_id = $1 AND stream_id <> $2",
+            tenant,
+            ROSTER_STREAM,
         )
     return found
 

@@ -14,8 +14,8 @@ from tests.integration.grading.classroom import (
     SCHEMA,
     School,
     fill_catalogue,
-    insert_roster_rows,
     new_tenant,
+    record_roster,
 )
 from tests.tokens import TestKeys
 
@@ -37,5 +37,5 @@ async def school(
     tenant = new_tenant()
     async with AsyncTestClient(app=create_app(settings)) as client:
         await fill_catalogue(pool, SCHEMA, tenant)
-        await insert_roster_rows(pool, SCHEMA, tenant)
+        await record_roster(pool, SCHEMA, tenant)
         yield School(client, keys, pool, tenant)

@@ -6,6 +6,8 @@ safe by idempotency keys, and amends and voids kept with their reasons."""
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +26,7 @@ from tests.integration.grading.classroom import (
     FRACTIONS,
     FRIZZLE,
     MAGNETS,
+    MATHS_SET,
     RATIOS,
     ROOM_12,
     ROOM_12_STUDENTS,
@@ -32,6 +35,7 @@ from tests.integration.grading.classroom import (
     School,
 )
 from tests.tokens import bearer
+from tests.unit.grading.test_oneroster import lakeside
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -409,3 +413,68 @@ async def test_one_key_is_the_tenants_own(school: School) -> None:
     assert elsewhere.status_code == 422
     assert elsewhere.json()["field"] == "section_id"
     assert first.json()["assessment_id"] not in elsewhere.text
+
+
+async def test_a_key_replays_only_for_the_caller_who_sent_it(school: School) -> None:
+    """The district admin resending Ms Frizzle's request with her key is
+    refused as a reused key and never sees her answer."""
+    first = await school.post("/assessments", one(), key="frizzle-ticket")
+    admin = await school.post(
+        "/assessments", one(), school.as_role("district_admin"), key="frizzle-ticket"
+    )
+
+    assert first.status_code == 201
+    assert admin.status_code == 422
+    assert admin.json()["title"] == "Idempotency key reused"
+    assert first.json()["assessment_id"] not in admin.text
+    assert await school.events() == 1
+
+
+async def test_a_class_imported_from_oneroster_is_graded_in_one_batch(
+    school: School,
+) -> None:
+    """The Lakeside bundle uploaded, the maths set linked to alg-h by its
+    teacher, then alg-h's two students graded on ratios and fractions in
+    one batch: four assessments, each readable in the student's list."""
+    admin = school.as_role("district_admin")
+    ada = bearer(
+        school.keys.token(
+            school.tenant, ["teacher"], subject="t-ada", sections=["alg-h"]
+        )
+    )
+    files = lakeside()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+
+    imported = await school.client.post(
+        "/rosters/imports",
+        files={"file": ("lakeside.zip", archive.getvalue(), "application/zip")},
+        headers=admin,
+    )
+    linked = await school.client.put(
+        f"/sections/alg-h/objective-sets/{MATHS_SET}", headers=ada
+    )
+    students = await school.client.get("/sections/alg-h/students", headers=ada)
+    ids = sorted(student["person_id"] for student in students.json())
+    rows = [
+        {"student_id": student, "objective_id": str(objective), "level": 4}
+        for student in ids
+        for objective in (RATIOS, FRACTIONS)
+    ]
+    graded = await school.post(
+        "/assessments/batch", batch(rows, section_id="alg-h"), ada
+    )
+
+    assert imported.status_code == 200, imported.text
+    assert linked.status_code == 200, linked.text
+    assert len(ids) == 2
+    assert graded.status_code == 201, graded.text
+    assert graded.json()["recorded"] == 4
+    assert await school.events() == 4
+    listed = await school.client.get(f"/students/{ids[0]}/assessments", headers=ada)
+    assert [item["objective_id"] for item in listed.json()] == [
+        str(RATIOS),
+        str(FRACTIONS),
+    ]

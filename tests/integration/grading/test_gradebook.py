@@ -8,7 +8,10 @@ from typing import Any
 
 from tests.integration.grading.classroom import (
     ARNOLD,
+    FOUR_LEVELS,
+    FRACTIONS,
     FRIZZLE,
+    RATIOS,
     ROOM_12,
     ROOM_12_STUDENTS,
     ROOM_14,
@@ -16,6 +19,7 @@ from tests.integration.grading.classroom import (
     School,
     count_rows,
 )
+from tests.waiting import eventually
 
 ANA = ROOM_12_STUDENTS[0]
 PROBLEM_JSON = "application/problem+json"
@@ -142,3 +146,43 @@ async def test_new_cuts_replace_the_old_and_keep_both_in_the_log(
     assert [cut["letter"] for cut in second.json()["cuts"]] == ["P", "NY"]
     assert second.json()["stream_version"] == 2
     assert await school.events() == 2
+
+
+async def test_current_mastery_is_shown_as_a_percent_and_a_letter(
+    school: School,
+) -> None:
+    """With A 90, B 80, F 0 set for room 12, Ana's Exemplary (4) on ratios
+    and Proficient (3) on fractions become 83.3 % and a B beside her
+    traditional grades, once the timelines have her levels."""
+    await school.client.put(
+        f"/sections/{ROOM_12}/grade-bridge", json=LETTERS, headers=school.frizzle()
+    )
+    for objective, level in ((RATIOS, 4), (FRACTIONS, 3)):
+        recorded = await school.post(
+            "/assessments",
+            {
+                "student_id": str(ANA),
+                "section_id": ROOM_12,
+                "objective_id": str(objective),
+                "scale_id": str(FOUR_LEVELS),
+                "scale_version": 1,
+                "level": level,
+                "assessed_at": "2026-09-14T09:00:00+00:00",
+                "evidence": {"title": "Unit test"},
+            },
+        )
+        assert recorded.status_code == 201, recorded.text
+    shown: dict[str, Any] = {}
+
+    async def both_levels_bridged() -> bool:
+        answer = await school.client.get(
+            f"/students/{ANA}/traditional-grades", headers=school.frizzle()
+        )
+        (room,) = answer.json()
+        shown.update(room)
+        return room["mastery"] is not None and room["mastery"]["percent"] == 83.3
+
+    await eventually(both_levels_bridged, what="Ana's mastery read as a letter")
+
+    assert shown["mastery"] == {"percent": 83.3, "letter": "B"}
+    assert shown["grades"] == []

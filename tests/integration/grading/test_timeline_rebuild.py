@@ -40,8 +40,10 @@ async def school(pool: asyncpg.Pool, schema: str, store: EventStore) -> School:
 
 @pytest.fixture
 def projector(store: EventStore) -> TimelineProjector:
-    """The projector on this test's store."""
-    return TimelineProjector(store, settings=ProjectorSettings(batch_size=5))
+    """The projector on this test's store, going through one timeline per
+    step of a recalculation."""
+    settings = ProjectorSettings(batch_size=5, recalculation_chunk=1)
+    return TimelineProjector(store, settings=settings)
 
 
 async def a_term(school: School, projector: TimelineProjector) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -15,6 +16,7 @@ from mastery_deploy.credentials import enable_app_login
 from mastery_events.contract import CONTRACT
 from mastery_events.contract.grading import MasteryChanged, RecalculationFinished
 from mastery_events.contract.objectives import CalculationPolicy
+from mastery_events.ids import uuid7
 from mastery_events.store import EventStore
 from mastery_events.tenancy import tenant_transaction
 from mastery_grading.projector import ProjectorSettings, TimelineProjector
@@ -25,6 +27,7 @@ from tests.integration.grading.school import (
     FRACTIONS,
     LISA,
     SCALE_ID,
+    SET_ID,
     TENANT,
     School,
     day,
@@ -293,3 +296,73 @@ async def test_the_projector_runs_as_the_application_role_one_tenant_at_a_time(
                 )
 
     assert (theirs, ours) == (0, 1)
+
+
+async def test_a_section_matrix_holds_its_enrolled_students_on_its_sets(
+    school: School,
+    projector: TimelineProjector,
+    reader: TimelineReader,
+    pool: asyncpg.Pool,
+    schema: str,
+) -> None:
+    """A student the roster enrolls in room 14, assessed in room 12 on an
+    objective of a set linked to room 14, shows in room 14's matrix;
+    one not enrolled there does not."""
+    enrolled = str(uuid7())
+    await school.record(3, on=day(1), student=enrolled)
+    await school.record(2, on=day(1), student=BART)
+    await projector.catch_up()
+    async with pool.acquire() as connection, tenant_transaction(connection, TENANT):
+        await connection.execute(
+            f'INSERT INTO "{schema}".roster_enrollments '
+            "(tenant_id, section_id, person_id, role) "
+            "VALUES ($1, 'room-14', $2, 'student')",
+            TENANT,
+            UUID(enrolled),
+        )
+        await connection.execute(
+            f'INSERT INTO "{schema}".section_objective_sets '
+            "VALUES ($1, 'room-14', $2)",
+            TENANT,
+            SET_ID,
+        )
+
+    matrix = await reader.section(TENANT, "room-14")
+
+    assert [(cell.student_id, cell.score) for cell in matrix] == [(enrolled, 3.0)]
+
+
+async def test_a_recalculation_goes_through_its_timelines_over_several_steps(
+    school: School, store: EventStore, reader: TimelineReader, schema: str
+) -> None:
+    """One timeline per step: after the step that announces the job and
+    the first step of it, one of three timelines is done and the job runs;
+    an assessment recorded meanwhile waits for the job, then all three are
+    read on version 2 and the job is finished."""
+    projector = TimelineProjector(
+        store, settings=ProjectorSettings(recalculation_chunk=1)
+    )
+    for student in (LISA, BART, "student-milhouse"):
+        await school.record(3, on=day(1), student=student)
+    await projector.catch_up()
+
+    await school.catalogue(four_levels(2, threshold=4.0))
+    await projector.step()
+    await projector.step()
+    await school.record(4, on=day(2))
+    async with store.pool.acquire() as connection:
+        (job, *_) = await Recalculations(schema).jobs(connection, TENANT)
+    assert (job.status, job.done) == ("running", 1)
+
+    await projector.catch_up()
+
+    async with store.pool.acquire() as connection:
+        (job, *_) = await Recalculations(schema).jobs(connection, TENANT)
+    assert (job.status, job.timelines, job.done, job.changed) == ("finished", 3, 3, 3)
+    lisa = await reader.timeline(TENANT, LISA, FRACTIONS)
+    assert [p.reason for p in lisa.points] == [
+        "recalculated: scale version 2",
+        "assessment recorded",
+    ]
+    assert lisa.state is not None
+    assert lisa.state.mastered is True

@@ -12,7 +12,6 @@ from litestar.testing import AsyncTestClient
 
 from mastery_events.keyring import Keyring
 from mastery_events.runtime import ServiceRuntime
-from mastery_grading.service import SERVICE as GRADING
 from mastery_objectives.service import SERVICE as OBJECTIVES
 from mastery_reports.app import create_app
 from mastery_reports.facts_store import CONSUMERS
@@ -20,9 +19,11 @@ from mastery_reports.rebuild import rebuild
 from mastery_reports.service import SERVICE as REPORTS
 from mastery_reports.snapshot_store import Snapshots
 from tests.integration.reports.district import (
+    GRADING,
     Stack,
     assessed,
     new_district,
+    publishing,
     seeded,
 )
 from tests.tokens import TestKeys
@@ -55,8 +56,8 @@ async def test_catching_up_after_downtime_equals_a_full_rebuild(
     snapshots = Snapshots(pool, REPORTS.schema)
 
     async with (
-        ServiceRuntime(OBJECTIVES, settings).running(),
-        ServiceRuntime(GRADING, settings).running(),
+        ServiceRuntime(publishing(OBJECTIVES), settings).running(),
+        ServiceRuntime(publishing(GRADING), settings).running(),
     ):
         async with AsyncTestClient(app=create_app(settings)) as client:
             await seeded(Stack(client, keys, pool, keyring), district)
@@ -103,6 +104,7 @@ async def test_catching_up_after_downtime_equals_a_full_rebuild(
     ]
     assert sum(evidence) == GRADES_WHILE_DOWN + 1
     assert rebuilt.snapshot == caught.snapshot
+    assert set(caught.positions) == {"grading", "objectives"}
     assert rebuilt.positions == caught.positions
     assert set(result.replayed) == set(CONSUMERS)
     assert all(sequence > 0 for sequence in result.replayed.values())

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import nats
 import pytest
 
+from mastery_events.contract.grading import (
+    AssessmentAmended,
+    AssessmentRecorded,
+    AssessmentVoided,
+)
 from mastery_events.subjects import Subjects
+from mastery_events.tenancy import tenant_transaction
 from mastery_reports.facts_store import GRADING_CONSUMER
 from tests.integration.reports.district import (
     Stack,
@@ -117,3 +125,100 @@ async def settled(js: Any, stream: str, sequence: int) -> None:
             return
         await asyncio.sleep(0.05)
     pytest.fail(f"reports' consumer never settled message {sequence}")
+
+
+async def test_corrections_reach_the_evidence(stack: Stack) -> None:
+    """An amendment moving the exit ticket to the 9th keeps its level; one
+    regrading it to Exemplary changes it; a voided quiz leaves the list."""
+    district = new_district()
+    await seeded(stack, district)
+    quiz = assessed(
+        district, district.fractions, 1, days=5, label="Beginning", mastered=False
+    )
+    await stack.append(stack.grading, district.tenant, quiz)
+    report = await stack.settle(
+        district,
+        "the quiz reaching the report",
+        lambda r: len(objectives_of(r)["4.NF.1"]["evidence"]) == 2,
+    )
+    ticket_id = UUID(
+        next(
+            e["assessment_id"]
+            for e in await evidence_rows(stack, district)
+            if e["evidence"] == "Exit ticket"
+        )
+    )
+    recorded = quiz[0]
+    assert isinstance(recorded, AssessmentRecorded)
+    at = datetime(2026, 9, 20, tzinfo=UTC)
+
+    await stack.append(
+        stack.grading,
+        district.tenant,
+        [
+            AssessmentAmended(
+                assessment_id=ticket_id,
+                assessed_at=datetime(2026, 9, 16, 8, 30, tzinfo=UTC),
+                reason="wrong day",
+                amended_by="ms-frizzle",
+                amended_at=at,
+            ),
+            AssessmentVoided(
+                assessment_id=recorded.assessment_id,
+                reason="wrong student",
+                voided_by="ms-frizzle",
+                voided_at=at,
+            ),
+        ],
+    )
+    moved = await stack.settle(
+        district,
+        "the corrections reaching the report",
+        lambda r: len(objectives_of(r)["4.NF.1"]["evidence"]) == 1,
+    )
+    await stack.append(
+        stack.grading,
+        district.tenant,
+        [
+            AssessmentAmended(
+                assessment_id=ticket_id,
+                level=4,
+                reason="regraded",
+                amended_by="ms-frizzle",
+                amended_at=at,
+            )
+        ],
+    )
+    regraded = await stack.settle(
+        district,
+        "the regrade reaching the report",
+        lambda r: (
+            objectives_of(r)["4.NF.1"]["evidence"][0]["level"]["label"] == "Exemplary"
+        ),
+    )
+
+    assert [e["title"] for e in objectives_of(report)["4.NF.1"]["evidence"]] == [
+        "Exit ticket",
+        "Exit ticket",
+    ]
+    (ticket,) = objectives_of(moved)["4.NF.1"]["evidence"]
+    assert ticket["at"].startswith("2026-09-16")
+    assert ticket["level"]["label"] == "Developing"
+    assert objectives_of(regraded)["4.NF.1"]["evidence"][0]["at"].startswith(
+        "2026-09-16"
+    )
+
+
+async def evidence_rows(stack: Stack, district: Any) -> list[dict[str, Any]]:
+    """Return reports' assessment rows of the district's student."""
+    async with (
+        stack.pool.acquire() as connection,
+        tenant_transaction(connection, district.tenant),
+    ):
+        rows = await connection.fetch(
+            "SELECT assessment_id::text, evidence FROM reports.assessments "
+            "WHERE tenant_id = $1 AND student_id = $2 ORDER BY assessed_at",
+            district.tenant,
+            district.student_id,
+        )
+    return [dict(row) for row in rows]

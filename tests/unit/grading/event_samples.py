@@ -26,6 +26,7 @@ from mastery_events.contract.roster import (
     PersonRemoved,
     PersonRostered,
     PersonUnenrolled,
+    RetentionPeriodSet,
     RosterImported,
     SchoolRemoved,
     SchoolRostered,
@@ -115,6 +116,11 @@ def roster_samples() -> list[Event]:
             erased_by="admin-chalmers",
             erased_at=FIRST_DAY,
             reason="Records request: erase after transfer",
+        ),
+        RetentionPeriodSet(
+            days=365,
+            set_by="admin-chalmers",
+            set_at=FIRST_DAY,
         ),
     ]
 

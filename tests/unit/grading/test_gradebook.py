@@ -191,7 +191,7 @@ def test_mastery_levels_become_a_percent_and_a_letter(
 ) -> None:
     """On levels 1 to 4, the mean level's place between 1 and 4 is the
     percent: a mean of 11/3 is 88.9 %, a B; exactly 90 % is an A."""
-    found = bridge(levels, scale=FOUR, cuts=LETTERS)
+    found = bridge([(level, FOUR) for level in levels], cuts=LETTERS)
 
     assert (found.percent, found.letter) == (percent, letter)
 
@@ -199,4 +199,14 @@ def test_mastery_levels_become_a_percent_and_a_letter(
 def test_no_levels_give_no_grade() -> None:
     """Without mastery there is nothing to bridge."""
     with pytest.raises(NoScoresError):
-        bridge([], scale=FOUR, cuts=LETTERS)
+        bridge([], cuts=LETTERS)
+
+
+def test_levels_on_different_scales_are_placed_on_their_own_scales() -> None:
+    """Exemplary on levels 1 to 4 is 100 % and Emerging (2) on 1 to 5 is
+    25 %: the grade is their mean, 62.5 %, an F under these cuts."""
+    five = BUILT_IN_SCALES["five-level"]
+
+    found = bridge([(4, FOUR), (2, five)], cuts=LETTERS)
+
+    assert (found.percent, found.letter) == (62.5, "F")

@@ -84,7 +84,7 @@ def audit() -> None:
 @click.option("--tenant", help="Seal only this tenant (default: every tenant).")
 def seal(tenant: str | None) -> None:
     """Seal every committed event not sealed yet, in each tenant's global
-    order, so verify can tell deleted and moved events; run it regularly."""
+    order, now: the services also seal every MASTERY_SEAL_INTERVAL."""
     url = audit_url()
     tenant = checked_tenant(tenant)
 
@@ -219,7 +219,7 @@ def import_(file: Path) -> None:
 
     try:
         tenant_id, counts = asyncio.run(run())
-    except (EventsError, OSError) as error:
+    except (EventsError, OSError, asyncpg.PostgresError) as error:
         raise click.ClickException(str(error)) from None
     for schema, count in counts.items():
         click.echo(f"{schema} {tenant_id}: {count} events imported")

@@ -233,7 +233,12 @@ def batched_grading(students: int, objectives: int, *, batches: int) -> Prepare:
                 request = Request(
                     caller=TEACHER,
                     correlation_id=uuid7(),
-                    claim=claim_of(f"bench-{number}", "POST /assessments/batch", batch),
+                    claim=claim_of(
+                        f"bench-{number}",
+                        "POST /assessments/batch",
+                        batch,
+                        caller=TEACHER.subject,
+                    ),
                 )
                 await assessments.record_batch(batch, request)
 

@@ -243,10 +243,9 @@ class HistoryImport:
                 _insert_statement(schema), *_columns(envelopes)
             )
         except asyncpg.PostgresError as error:
-            # The statement stores all of the batch or none of it, so the
-            # first line of the batch is as near as the server tells.
+            line = refused_line(batch, error)
             reason = f"the database refused the event: {error}"
-            raise HistoryFileError(self.source, batch[0].line, 1, reason) from None
+            raise HistoryFileError(self.source, line, 1, reason) from None
 
         stored = {row[0]: row[1] for row in rows}
         for event in batch:
@@ -255,6 +254,24 @@ class HistoryImport:
                 event_id = str(event.envelope.event_id)
                 raise ChainMismatchError(self.source, event.line, event_id)
         self.counts[schema] += len(batch)
+
+
+def refused_line(batch: list[ExportedEvent], error: asyncpg.PostgresError) -> int:
+    """Return the line of the event the server refused, found by the id or
+    the stream version its message names; else the batch's first line."""
+    said = f"{error} {getattr(error, 'detail', None) or ''}"
+    for event in batch:
+        envelope = event.envelope
+        version = envelope.stream_version
+        # The chain's trigger names a stream version that has no predecessor.
+        gap = (
+            f"stream {envelope.stream_id} has no version {version - 1} "
+            f"to chain version {version} "
+        )
+        if str(envelope.event_id) in said or gap in said:
+            return event.line
+
+    return batch[0].line
 
 
 def _insert_statement(schema: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -56,6 +57,15 @@ def load_migrations(component: str, folder: Traversable) -> list[Migration]:
                 sql=entry.read_text(encoding="utf-8"),
             )
         )
+
+    numbers = Counter(migration.number for migration in found)
+    shared = sorted(number for number, count in numbers.items() if count > 1)
+    if shared:
+        # Two branches that each took the next number: only one could
+        # ever be recorded as applied.
+        names = ", ".join(f"{number:04d}" for number in shared)
+        message = f"{component} has more than one migration numbered {names}"
+        raise MigrationError(message)
 
     return sorted(found, key=lambda migration: migration.number)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
 import asyncpg
@@ -49,6 +49,7 @@ from mastery_events.keyring import (
 )
 from mastery_events.migrations import Migration, event_store_migrations, migrate
 from mastery_events.relay import Relay, RelaySettings
+from mastery_events.seals import SealingWorker
 from mastery_events.settings import Settings, variable
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
@@ -85,6 +86,10 @@ class Follower(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     handler: Handler
     settings: ConsumerSettings = ConsumerSettings()
+    # A handler that records events of its own needs the service's store,
+    # which exists only once the runtime starts: when given, the runtime
+    # runs ``bind(store)`` in place of ``handler``.
+    bind: Callable[[EventStore], Handler] | None = None
 
 
 class Worker(Protocol):
@@ -111,10 +116,23 @@ class Projection(msgspec.Struct, frozen=True, kw_only=True):
     start: Callable[[EventStore], Worker]
 
 
+class Schedule(msgspec.Struct, frozen=True, kw_only=True):
+    """A job a service runs at start-up and then every
+    ``schedule_interval`` seconds, in one of its processes at a time.
+
+    ``run`` is given the started runtime. A session advisory lock named
+    after the service and ``name`` picks the process: a replica that finds
+    it held skips that turn, so the job never runs twice at once.
+    """
+
+    name: str
+    run: Callable[[ServiceRuntime], Awaitable[object]]
+
+
 class Service(msgspec.Struct, frozen=True, kw_only=True):
     """A service as the runtime sees it: a name, its own migrations, the
-    consumers it runs on other services' events and the projections it
-    runs on its own."""
+    consumers it runs on other services' events, the projections it runs
+    on its own, and its scheduled jobs."""
 
     name: str
     migrations: tuple[Migration, ...] = ()
@@ -123,6 +141,7 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     # refuses to start without the key-encryption key.
     personal_data: bool = False
     projections: tuple[Projection, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
 
     @property
     def schema(self) -> str:
@@ -279,6 +298,21 @@ class ServiceRuntime:
             )
             task.add_done_callback(self._report_worker)
             self._workers.append((worker, task))
+        for schedule in self.service.schedules:
+            scheduled = ScheduledJob(self, schedule)
+            task = asyncio.create_task(
+                scheduled.run(), name=f"{self.service.name}-{schedule.name}"
+            )
+            task.add_done_callback(self._report_worker)
+            self._workers.append((scheduled, task))
+
+        # Sealing needs only the database, like the projections.
+        sealing = SealingWorker(
+            self.pool, self.service.schema, interval=self.settings.seal_interval
+        )
+        task = asyncio.create_task(sealing.run(), name=f"{self.service.name}-sealing")
+        task.add_done_callback(self._report_worker)
+        self._workers.append((sealing, task))
 
         self._bus_task = asyncio.create_task(
             self._link_bus(nats_url.split(",")), name=f"{self.service.name}-bus"
@@ -509,7 +543,11 @@ class ServiceRuntime:
                 stream=self.subjects.stream_name(follower.source),
                 filter_subjects=[self.subjects.service_events(follower.source)],
                 schema=self.service.schema,
-                handler=follower.handler,
+                handler=(
+                    follower.handler
+                    if follower.bind is None
+                    else follower.bind(self.store)
+                ),
                 subjects=self.subjects,
                 settings=follower.settings,
                 registry=self.registry,
@@ -580,3 +618,58 @@ class ServiceRuntime:
 
     async def _on_nats_reconnected(self) -> None:
         self._log.info("bus.reconnected")
+
+
+class ScheduledJob:
+    """Run one ``Schedule`` of a started runtime until stopped."""
+
+    def __init__(self, runtime: ServiceRuntime, schedule: Schedule) -> None:
+        self.runtime = runtime
+        self.schedule = schedule
+        self.lock = f"mastery.schedule.{runtime.service.name}.{schedule.name}"
+        self._stopping = asyncio.Event()
+        self._log = structlog.get_logger(
+            __name__, service=runtime.service.name, job=schedule.name
+        )
+
+    async def run(self) -> None:
+        """Take a turn now and after every interval, until stopped."""
+        while not self._stopping.is_set():
+            await self.turn()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(),
+                    timeout=self.runtime.settings.schedule_interval,
+                )
+
+    async def stop(self) -> None:
+        """Let the turn in hand finish, then end ``run``."""
+        self._stopping.set()
+
+    async def turn(self) -> bool:
+        """Run the job once if no other process holds its lock; return
+        whether this process ran it."""
+        try:
+            async with self.runtime.pool.acquire() as connection:
+                leader = await connection.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                    self.lock,
+                )
+                if not leader:
+                    self._log.debug("schedule.skipped")
+                    return False
+                try:
+                    await self.schedule.run(self.runtime)
+                finally:
+                    await connection.execute(
+                        "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                        self.lock,
+                    )
+        except Exception:
+            # A failed turn must not end the schedule: the next turn may
+            # find the database back, and the failure is in the log.
+            self._log.exception("schedule.failed")
+            return False
+
+        self._log.info("schedule.ran")
+        return True

@@ -12,6 +12,7 @@ appends, so appends pay nothing for it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -162,7 +163,10 @@ class Sealer:
             sealed += count
             if count < self.batch_size:
                 break
-        logger.info("audit.sealed", schema=self.schema, tenant=tenant_id, events=sealed)
+        if sealed:
+            logger.info(
+                "audit.sealed", schema=self.schema, tenant=tenant_id, events=sealed
+            )
 
         return sealed
 
@@ -228,3 +232,54 @@ def chain_seals(last: Seal | None, events: Iterable[Sequence[Any]]) -> list[Seal
         )
 
     return seals
+
+
+class SealingWorker:
+    """Seal a schema's new events every ``interval`` seconds, every tenant
+    in turn, for as long as the service runs.
+
+    A round that fails (the database away, a connection lost) is logged and
+    tried again at the next interval: what it missed is still unsealed
+    then, and sealing only ever continues from the last seal.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, schema: str, *, interval: float) -> None:
+        self.pool = pool
+        self.sealer = Sealer(schema)
+        self.interval = interval
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Seal, wait, and again, until ``stop`` is called."""
+        while not self._stopping.is_set():
+            try:
+                await self.seal_all()
+            except (
+                OSError,
+                TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ) as error:
+                logger.warning(
+                    "audit.sealing_failed",
+                    schema=self.sealer.schema,
+                    error=type(error).__name__,
+                )
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            except TimeoutError:
+                continue
+
+    async def seal_all(self) -> int:
+        """Seal every tenant's new events once; return how many."""
+        sealed = 0
+        async with self.pool.acquire() as connection:
+            for tenant_id in await tenants_of(connection, self.sealer.schema):
+                sealed += await self.sealer.seal(connection, tenant_id)
+
+        return sealed
+
+    async def stop(self) -> None:
+        """Ask ``run`` to return; a round cut short rolls its batch back,
+        and the next run seals those events again."""
+        self._stopping.set()

@@ -73,6 +73,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_replicas: int = 1
     nats_duplicate_window: float = 120.0
     relay_poll_interval: float = 1.0
+    seal_interval: float = 60.0
+    schedule_interval: float = 3600.0
     jwt_issuer: str = "mastery-local"
     jwt_audience: str = "mastery"
     jwt_jwks: str | None = None
@@ -111,6 +113,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             relay_poll_interval=reader.read(
                 "relay_poll_interval", defaults.relay_poll_interval, parse_seconds
+            ),
+            seal_interval=reader.read(
+                "seal_interval", defaults.seal_interval, parse_seconds
+            ),
+            schedule_interval=reader.read(
+                "schedule_interval", defaults.schedule_interval, parse_seconds
             ),
             jwt_issuer=reader.read("jwt_issuer", defaults.jwt_issuer, parse_claim),
             jwt_audience=reader.read(

@@ -119,6 +119,7 @@ class SchemaTables:
         self.section_sets = f"{quoted}.section_objective_sets"
         self.enrollments = f"{quoted}.roster_enrollments"
         self.sections = f"{quoted}.roster_sections"
+        self.timeline_states = f"{quoted}.timeline_states"
 
 
 async def scale_view(
@@ -346,16 +347,17 @@ class AssessmentStore:
             f"""
             INSERT INTO {self.tables.assessments} (
                 tenant_id, assessment_id, student_id, section_id, objective_id,
-                assessed_at, recorded_at, stream_version, state
+                assessed_at, recorded_at, position, stream_version, state
             )
             SELECT $1, a.assessment_id, a.student_id, a.section_id,
-                   a.objective_id, a.assessed_at, a.recorded_at, 1, a.state
+                   a.objective_id, a.assessed_at, a.recorded_at, a.position, 1,
+                   a.state
             FROM unnest(
                 $2::uuid[], $3::text[], $4::text[], $5::uuid[],
-                $6::timestamptz[], $7::timestamptz[], $8::json[]
+                $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::json[]
             ) AS a(
                 assessment_id, student_id, section_id, objective_id,
-                assessed_at, recorded_at, state
+                assessed_at, recorded_at, position, state
             )
             """,
             tenant_id,
@@ -365,6 +367,7 @@ class AssessmentStore:
             [view.objective_id for view in views],
             [view.assessed_at for view in views],
             [view.recorded_at for view in views],
+            [envelope.position for envelope in envelopes],
             [msgspec.json.encode(state_of(view)).decode() for view in views],
         )
 
@@ -522,7 +525,7 @@ class AssessmentStore:
                 f"FROM {self.tables.assessments} AS a "
                 f"LEFT JOIN {self.tables.sections} AS s USING (tenant_id, section_id) "
                 "WHERE a.tenant_id = $1 AND a.student_id = $2 "
-                "ORDER BY a.assessed_at, a.recorded_at, a.assessment_id",
+                "ORDER BY a.assessed_at, a.recorded_at, a.position",
                 tenant_id,
                 student_id,
             )

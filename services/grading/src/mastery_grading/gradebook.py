@@ -2,8 +2,8 @@
 
 A section may keep percent, points and pass/fail grades, and may choose
 letter cuts that turn current mastery into a percent and a letter.
-``bridge`` does that turning for mastery levels it is given, so a report
-can show a letter next to mastery without the gradebook owning mastery.
+``bridge`` does that turning for the mastery levels it is given, so the
+gradebook shows a letter next to mastery without computing mastery.
 """
 
 from __future__ import annotations
@@ -258,19 +258,24 @@ def evolve_grade(
 
 
 def bridge(
-    levels: Sequence[float], *, scale: ScaleView, cuts: Sequence[LetterCut]
+    readings: Sequence[tuple[float, ScaleView]], *, cuts: Sequence[LetterCut]
 ) -> BridgedGrade:
-    """Turn current mastery levels on ``scale`` into a percent and a letter.
+    """Turn current mastery levels, each with its scale, into a percent and
+    a letter.
 
-    The percent is the mean level's place between the scale's lowest and
-    highest values (the lowest level is 0 %, the highest 100 %), rounded to
-    one decimal; the letter is that of the highest cut the percent reaches.
+    Each level's place between its scale's lowest and highest values is a
+    percent (the lowest level 0 %, the highest 100 %); the grade is their
+    mean, rounded to one decimal, which on one scale is the mean level's
+    place. The letter is that of the highest cut the percent reaches.
     """
-    if not levels:
+    if not readings:
         raise NoScoresError(BRIDGE)
     check_cuts(cuts)
-    mean = math.fsum(scale.clamp(level) for level in levels) / len(levels)
-    percent = round((mean - scale.low) / (scale.high - scale.low) * 100, 1)
+    places = [
+        (scale.clamp(level) - scale.low) / (scale.high - scale.low)
+        for level, scale in readings
+    ]
+    percent = round(math.fsum(places) / len(places) * 100, 1)
     reached = [cut for cut in cuts if percent >= cut.min_percent]
     letter = max(reached, key=lambda cut: cut.min_percent).letter
 

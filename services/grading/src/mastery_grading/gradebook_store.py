@@ -28,10 +28,12 @@ from mastery_grading.assessment_store import (
 from mastery_grading.assessments import AREA
 from mastery_grading.errors import ConcurrentChangeError, StudentNotFoundError
 from mastery_grading.gradebook import (
+    BridgedGrade,
     GradeState,
     RecordTraditionalGrade,
     SetGradeBridge,
     VoidTraditionalGrade,
+    bridge,
     bridge_stream,
     decide_bridge,
     decide_grade,
@@ -40,6 +42,7 @@ from mastery_grading.gradebook import (
     grade_stream,
 )
 from mastery_grading.idempotency import IdempotencyKeys
+from mastery_grading.scales import ScaleView
 
 log = structlog.get_logger(__name__)
 
@@ -62,12 +65,15 @@ class BridgeView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SectionGrades(msgspec.Struct, frozen=True, kw_only=True):
-    """One section's traditional grades of one student, and the letter
-    cuts the section reads mastery through, when it chose some."""
+    """One section's traditional grades of one student, the letter cuts
+    the section reads mastery through when it chose some, and the
+    student's current mastery there read through them (``mastery``), once
+    the cuts are set and some objective of the section has a level."""
 
     section_id: str
     grades: tuple[GradeView, ...]
     bridge: BridgeView | None = None
+    mastery: BridgedGrade | None = None
 
 
 class GradebookStore:
@@ -313,6 +319,19 @@ class GradebookStore:
                 tenant_id,
                 [row["section_id"] for row in sections],
             )
+            # The timelines keep each objective's current level, on the
+            # scale version it was scored on, under the section of its
+            # latest evidence.
+            levels = await connection.fetch(
+                f"SELECT t.section_id, t.level, v.view "
+                f"FROM {tables.timeline_states} AS t "
+                f"JOIN {tables.scale_versions} AS v USING "
+                "(tenant_id, scale_id, scale_version) "
+                "WHERE t.tenant_id = $1 AND t.student_id = $2 "
+                "AND t.status = 'scored' AND t.level IS NOT NULL",
+                tenant_id,
+                student_id,
+            )
 
         readable = [
             section_id
@@ -336,15 +355,31 @@ class GradebookStore:
                 msgspec.json.decode(row["bridge"], type=BridgeView) for row in bridges
             )
         }
+        readings: dict[str, list[tuple[float, ScaleView]]] = defaultdict(list)
+        for section_id, level, view in levels:
+            scale = msgspec.json.decode(view, type=ScaleView)
+            readings[section_id].append((level, scale))
 
         return [
             SectionGrades(
                 section_id=section_id,
                 grades=tuple(by_section.get(section_id, ())),
                 bridge=cuts.get(section_id),
+                mastery=mastery_grade(readings.get(section_id), cuts.get(section_id)),
             )
             for section_id in readable
         ]
+
+
+def mastery_grade(
+    readings: list[tuple[float, ScaleView]] | None, cuts: BridgeView | None
+) -> BridgedGrade | None:
+    """Return current mastery read through a section's cuts, or ``None``
+    while the section has no cuts or the student no level there."""
+    if not readings or cuts is None:
+        return None
+
+    return bridge(readings, cuts=cuts.cuts)
 
 
 def bridge_view(event: GradeBridgeSet, stream_version: int) -> BridgeView:

@@ -3,8 +3,8 @@
 A client sends an ``Idempotency-Key`` header with a write. The key is
 claimed in the transaction that makes the write, and the answer is kept
 with it before that transaction commits, so either both the events and the
-kept answer exist or neither does. A retry of the same request (same route,
-same body) gets the kept answer back and writes nothing; the same key with
+kept answer exist or neither does. A retry of the same request (same caller,
+route and body) gets the kept answer back and writes nothing; the same key with
 another request is refused. A refused request keeps no key, so a corrected
 request may use it again.
 """
@@ -27,17 +27,22 @@ class IdempotencyClaim(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def claim_of(
-    key: str | None, route: str, body: msgspec.Struct
+    key: str | None, route: str, body: msgspec.Struct, *, caller: str
 ) -> IdempotencyClaim | None:
-    """Return the claim of a request on ``route`` with ``body``, or
-    ``None`` when it carries no key; the body is read canonically, so the
-    spacing and field order of the JSON sent do not matter."""
+    """Return the claim of ``caller``'s request on ``route`` with ``body``,
+    or ``None`` when it carries no key.
+
+    The body is read canonically, so the spacing and field order of the
+    JSON sent do not matter. The caller is part of the request: another
+    person of the tenant sending the same key and body is refused rather
+    than handed the first caller's answer.
+    """
     if key is None:
         return None
     canonical = msgspec.json.encode(body, order="sorted")
-    digest = hashlib.sha256(route.encode() + b"\n" + canonical).hexdigest()
+    request = b"\n".join([caller.encode(), route.encode(), canonical])
 
-    return IdempotencyClaim(key=key, digest=digest)
+    return IdempotencyClaim(key=key, digest=hashlib.sha256(request).hexdigest())
 
 
 class IdempotencyKeys:

@@ -43,10 +43,12 @@ log = structlog.get_logger(__name__)
 
 
 class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """How many events a step applies and how long the projector waits
-    (in seconds) when it has caught up or failed."""
+    """How many events a step applies, how many timelines a step of a
+    recalculation goes through, and how long the projector waits (in
+    seconds) when it has caught up or failed."""
 
     batch_size: int = 200
+    recalculation_chunk: int = 500
     poll_interval: float = 0.2
     retry_delay: float = 2.0
 
@@ -87,18 +89,23 @@ async def apply_batch(
     projection: TimelineProjection,
     registry: Registry,
     batch: list[Envelope],
-) -> int:
+) -> tuple[int, list[Envelope]]:
     """Apply the timeline events of ``batch``, each under its tenant;
-    return how many timelines changed."""
+    return how many timelines changed and the events done with. A
+    recalculation that needs another step ends the batch before it, so
+    the next step reads it again and nothing after it runs first."""
     changed = 0
-    for envelope in batch:
+    for index, envelope in enumerate(batch):
         if envelope.event_type not in APPLIED_TYPES:
             continue
         event = registry.decode(envelope)
         await set_tenant(connection, envelope.tenant_id)
-        changed += await projection.apply(connection, envelope, event)
+        applied = await projection.apply(connection, envelope, event)
+        changed += applied.changed
+        if not applied.complete:
+            return changed, batch[:index]
 
-    return changed
+    return changed, batch
 
 
 class TimelineProjector:
@@ -110,7 +117,9 @@ class TimelineProjector:
     ) -> None:
         self.store = store
         self.settings = settings or ProjectorSettings()
-        self.projection = TimelineProjection(store.schema, store=store)
+        self.projection = TimelineProjection(
+            store.schema, store=store, chunk=self.settings.recalculation_chunk
+        )
         self.recalculations = Recalculations(store.schema)
         self._checkpoints = Checkpoints(store.schema, NAME)
         self._lock = lock_key(store.schema)
@@ -133,7 +142,7 @@ class TimelineProjector:
                 )
                 await self._sleep(self.settings.retry_delay)
                 continue
-            if applied is None or applied < self.settings.batch_size:
+            if not applied:
                 await self._sleep(self.settings.poll_interval)
         log.info("timeline.projector_stopped", schema=self.store.schema)
 
@@ -156,8 +165,9 @@ class TimelineProjector:
 
     async def step(self) -> int | None:
         """Apply one batch and announce planned jobs in one transaction;
-        return how many events it read and jobs it announced, or ``None``
-        when another process holds the lock."""
+        return how much it did (events done with, jobs announced, one for
+        a part of a recalculation), or ``None`` when another process holds
+        the lock."""
         started = time.monotonic()
         async with self.store.pool.acquire() as connection, connection.transaction():
             locked = await connection.fetchval(
@@ -172,25 +182,26 @@ class TimelineProjector:
                 self._checkpoints,
                 limit=self.settings.batch_size,
             )
-            changed = await apply_batch(
+            changed, done = await apply_batch(
                 connection, self.projection, self.store.registry, batch
             )
-            if batch:
-                checkpoint = checkpoint_of(batch[-1])
+            if done:
+                checkpoint = checkpoint_of(done[-1])
                 await save_as_relay(connection, self._checkpoints, checkpoint)
             announced = await self.recalculations.announce(connection, self.store)
 
-        if batch:
+        if done:
             log.info(
                 "timeline.projected",
                 schema=self.store.schema,
-                count=len(batch),
+                count=len(done),
                 changed=changed,
                 announced=announced,
-                position=batch[-1].position,
+                position=done[-1].position,
                 duration=round(time.monotonic() - started, 4),
             )
-        return len(batch) + announced
+        # A part of a recalculation moves no checkpoint, yet it is work done.
+        return (len(done) if done else int(bool(batch))) + announced
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

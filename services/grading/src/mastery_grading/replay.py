@@ -101,6 +101,7 @@ STATE_COLUMNS = (
     "recorded_at",
     "revision",
     "stream_version",
+    "recalculated_by",
 )
 EVIDENCE_COLUMNS = (
     "tenant_id",
@@ -235,6 +236,7 @@ class TimelineReplay:
         state = self.state
         if state is None or not touches(shift, state, self.pair.objective_id):
             return
+        state.recalculated_by = started.job_id
         rules = self._rules(in_force)
         revision = advance(self.events, self.points, rules, since=None)
         self._record(trigger, revision, rules, recalculation_reason(started.reason))
@@ -268,6 +270,7 @@ class TimelineReplay:
                 state.recorded_at,
                 state.revision,
                 state.stream_version,
+                state.recalculated_by,
             )
         )
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def import_command(directory: Path, tenant: str, actor: str) -> None:
         check_tenant_id(tenant)
     except InvalidTenantError as error:
         raise click.BadParameter(str(error), param_hint="--tenant") from None
-    settings = _settings()
+    settings = command_settings()
 
     try:
         bundle = read_bundle_directory(directory)
@@ -113,10 +114,22 @@ def described(summary: ImportSummary) -> list[str]:
 async def _import(
     settings: Settings, tenant: str, bundle: RosterBundle, *, actor: Actor
 ) -> ImportSummary:
+    async with opened_rostering(settings) as rostering:
+        with contextlib.ExitStack() as stack:
+            bar = _Bar(stack)
+            return await rostering.import_bundle(
+                tenant, bundle, actor=actor, progress=bar.advance
+            )
+
+
+@contextlib.asynccontextmanager
+async def opened_rostering(settings: Settings) -> AsyncIterator[Rostering]:
+    """Migrate grading's schema and the keyring, then yield the roster's
+    commands on a small pool of the application role, closed afterwards."""
     database_url = settings.database_url or ""
     keyring = _keyring(settings)
 
-    # The application role owns no table: migrate as the owner, import as
+    # The application role owns no table: migrate as the owner, work as
     # the application, as the service itself does.
     migrator = await asyncpg.connect(settings.migration_database_url or database_url)
     try:
@@ -128,17 +141,12 @@ async def _import(
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        rostering = Rostering(
+        yield Rostering(
             pool,
             EventStore(pool, SERVICE.schema, registry=CONTRACT),
             keyring,
             schema=SERVICE.schema,
         )
-        with contextlib.ExitStack() as stack:
-            bar = _Bar(stack)
-            return await rostering.import_bundle(
-                tenant, bundle, actor=actor, progress=bar.advance
-            )
     finally:
         await pool.close()
 
@@ -177,7 +185,9 @@ def _keyring(settings: Settings) -> Keyring:
     return Keyring(LocalKeyWrapper(key))
 
 
-def _settings() -> Settings:
+def command_settings() -> Settings:
+    """Return the settings of the environment, or stop the command when
+    they are not valid or name no database."""
     try:
         settings = Settings.from_environment(os.environ)
     except SettingsError as error:

@@ -29,6 +29,7 @@ from mastery_events.contract.roster import (
     PersonRemoved,
     PersonRostered,
     PersonUnenrolled,
+    RetentionPeriodSet,
     SchoolRemoved,
     SchoolRostered,
     Sealed,
@@ -64,6 +65,7 @@ ROSTER_TABLES = (
     "roster_enrollments",
     "roster_guardians",
     "section_objective_sets",
+    "retention_periods",
 )
 ROSTER_EVENT_NAMES = tuple(event_name(kind) for kind in ROSTER_EVENTS)
 
@@ -213,8 +215,14 @@ class RosterProjection:
             case PersonRostered():
                 return self._person(tenant, event)
             case PersonRemoved():
-                return self._removal(
-                    "roster_people", "person_id", tenant, event.person_id
+                # When they left starts their retention period.
+                return _sql(
+                    f"UPDATE {self.table('roster_people')} "
+                    "SET removed = true, removed_at = $3 "
+                    "WHERE tenant_id = $1 AND person_id = $2",
+                    tenant,
+                    event.person_id,
+                    event.removed_at,
                 )
             case PersonErased():
                 # The seal goes with the key: nothing readable, or even
@@ -233,7 +241,7 @@ class RosterProjection:
                     "VALUES ($1, $2, $3, $4, $5, $6) "
                     "ON CONFLICT (tenant_id, section_id, person_id, role) "
                     "DO UPDATE SET begins_on = excluded.begins_on, "
-                    "ends_on = excluded.ends_on, active = true",
+                    "ends_on = excluded.ends_on, active = true, ended_at = NULL",
                     tenant,
                     event.section_id,
                     event.person_id,
@@ -243,11 +251,24 @@ class RosterProjection:
                 )
             case PersonUnenrolled():
                 return _sql(
-                    f"UPDATE {self.table('roster_enrollments')} SET active = false "
+                    f"UPDATE {self.table('roster_enrollments')} "
+                    "SET active = false, ended_at = $4 "
                     "WHERE tenant_id = $1 AND section_id = $2 AND person_id = $3",
                     tenant,
                     event.section_id,
                     event.person_id,
+                    event.unenrolled_at,
+                )
+            case RetentionPeriodSet():
+                return _sql(
+                    f"INSERT INTO {self.table('retention_periods')} "
+                    "(tenant_id, days, set_by, set_at) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (tenant_id) DO UPDATE SET days = excluded.days, "
+                    "set_by = excluded.set_by, set_at = excluded.set_at",
+                    tenant,
+                    event.days,
+                    event.set_by,
+                    event.set_at,
                 )
             case GuardianLinked():
                 return _sql(
@@ -306,7 +327,7 @@ class RosterProjection:
             "ON CONFLICT (tenant_id, person_id) DO UPDATE SET "
             "sourced_id_digest = excluded.sourced_id_digest, "
             "role = excluded.role, school_ids = excluded.school_ids, "
-            "enabled = excluded.enabled, removed = false, "
+            "enabled = excluded.enabled, removed = false, removed_at = NULL, "
             "personal = CASE WHEN p.erased THEN NULL ELSE excluded.personal END",
             tenant,
             event.person_id,

@@ -22,6 +22,7 @@ from mastery_events.contract.roster import (
     ObjectiveSetLinked,
     ObjectiveSetUnlinked,
     PersonErased,
+    RetentionPeriodSet,
     Sealed,
 )
 from mastery_events.database import Connection
@@ -37,6 +38,8 @@ from mastery_grading.errors import (
     SectionNotFoundError,
     UnknownObjectiveSetError,
 )
+from mastery_grading.retention import RetentionPeriod
+from mastery_grading.retention_store import RetentionReader
 from mastery_grading.roster import RosterBundle
 from mastery_grading.roster_import import (
     plan_import,
@@ -117,6 +120,7 @@ class Rostering:
         self.projection = RosterProjection(schema)
         self.reader = RosterReader(schema)
         self.catalogue = Catalogue(pool, schema)
+        self.retention = RetentionReader(schema)
         self._events = f"{self.projection.schema}.events"
 
     async def import_bundle(
@@ -260,6 +264,35 @@ class Rostering:
 
         log.info("person.erased", tenant=tenant_id, person_id=str(person_id))
         return ErasureSummary(person_id=person_id, erased=True, recorded=True)
+
+    async def set_retention_period(
+        self, tenant_id: str, days: int, *, actor: Actor
+    ) -> tuple[RetentionPeriod, bool]:
+        """Record the tenant's retention period; return it, and whether
+        anything was recorded (the same period again records nothing)."""
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            version = await self._take_turn(connection, tenant_id)
+            current = await self.retention.period(connection, tenant_id)
+            if current is not None and current.days == days:
+                return current, False
+
+            event = RetentionPeriodSet(days=days, set_by=actor.subject, set_at=actor.at)
+            await self._record(connection, tenant_id, version, [event], actor=actor)
+
+        log.info("retention.period_set", tenant=tenant_id, days=days)
+        period = RetentionPeriod(days=days, set_by=actor.subject, set_at=actor.at)
+        return period, True
+
+    async def retention_period(self, tenant_id: str) -> RetentionPeriod | None:
+        """Return the tenant's retention period, or ``None`` when unset."""
+        async with (
+            self.pool.acquire() as connection,
+            tenant_transaction(connection, tenant_id),
+        ):
+            return await self.retention.period(connection, tenant_id)
 
     async def sections(self, tenant_id: str) -> list[SectionRow]:
         """Return the tenant's sections not removed, with their sets."""

@@ -9,6 +9,7 @@ from mastery_events.runtime import Projection, Service
 from mastery_grading.catalogue_store import catalogue_follower
 from mastery_grading.projector import NAME as TIMELINES
 from mastery_grading.projector import timeline_projector
+from mastery_grading.retention_job import RETENTION_SCHEDULE
 
 NAME = "grading"
 
@@ -24,4 +25,6 @@ SERVICE = Service(
     # Timelines commit with their checkpoint, so they follow the store
     # itself rather than the bus: see docs/grading.md.
     projections=(Projection(name=TIMELINES, start=timeline_projector),),
+    # Erases the students whose district's retention period has passed.
+    schedules=(RETENTION_SCHEDULE,),
 )

@@ -97,6 +97,8 @@ class TimelineReader:
         quoted = quote_schema(schema)
         self._points = f"{quoted}.timeline_points"
         self._states = f"{quoted}.timeline_states"
+        self._enrollments = f"{quoted}.roster_enrollments"
+        self._section_sets = f"{quoted}.section_objective_sets"
 
     async def section_of(
         self, tenant_id: str, student_id: str, objective_id: UUID
@@ -177,10 +179,20 @@ class TimelineReader:
         )
 
     async def section(self, tenant_id: str, section_id: str) -> list[MasteryCell]:
-        """Return the newest state of each timeline recorded in a section,
-        by student then objective."""
+        """Return a section's matrix, by student then objective: the
+        newest state of each timeline recorded in the section, and of each
+        timeline of a student the roster enrolls in it on an objective of
+        a set linked to it."""
+        enrolled = (
+            "section_id = $2 OR (student_id IN ("
+            f"SELECT person_id::text FROM {self._enrollments} "
+            "WHERE tenant_id = $1 AND section_id = $2 AND role = 'student' "
+            "AND active) AND objective_set_id IN ("
+            f"SELECT objective_set_id FROM {self._section_sets} "
+            "WHERE tenant_id = $1 AND section_id = $2))"
+        )
         return await self._cells(
-            tenant_id, "section_id = $2 ORDER BY student_id, objective_id", section_id
+            tenant_id, f"({enrolled}) ORDER BY student_id, objective_id", section_id
         )
 
     async def _cells(self, tenant_id: str, where: str, value: str) -> list[MasteryCell]:

@@ -95,6 +95,15 @@ class TimelineState(msgspec.Struct, kw_only=True):
     revision: int
     stream_version: int
     recorded_at: datetime
+    recalculated_by: UUID | None = None
+
+
+class Applied(msgspec.Struct, frozen=True, kw_only=True):
+    """What applying one event did: the timelines it changed, and whether
+    it is done (a recalculation may need more steps)."""
+
+    changed: int
+    complete: bool = True
 
 
 class Shift(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,6 +138,13 @@ def touches(shift: Shift, state: TimelineState, objective_id: UUID) -> bool:
         return False
 
     return shift.objective_id is None or shift.objective_id == objective_id
+
+
+# ``touches`` in SQL, for the projector to select what a job goes through.
+TOUCHED = (
+    "CASE WHEN $2::uuid IS NOT NULL THEN scale_id = $2 "
+    "ELSE objective_set_id = $3 AND ($4::uuid IS NULL OR objective_id = $4) END"
+)
 
 
 def choose_rules(
@@ -248,22 +264,24 @@ class TimelineProjection:
         *,
         suffix: str = "",
         store: EventStore | None = None,
+        chunk: int | None = None,
     ) -> None:
         self.tables = Tables(schema, suffix)
         self.store = store
+        self.chunk = chunk
 
     async def apply(
         self, connection: Connection, envelope: Envelope, event: Event
-    ) -> int:
-        """Apply one event; return how many timelines it changed."""
+    ) -> Applied:
+        """Apply one event, or the next part of a recalculation."""
         match event:
             case AssessmentRecorded() | AssessmentAmended() | AssessmentVoided():
                 changed = await self._assess(connection, envelope, event)
-                return int(changed)
+                return Applied(changed=int(changed))
             case RecalculationStarted():
                 return await self._recalculate(connection, envelope, event)
             case _:
-                return 0
+                return Applied(changed=0)
 
     async def _assess(
         self,
@@ -336,27 +354,31 @@ class TimelineProjection:
         connection: Connection,
         envelope: Envelope,
         event: RecalculationStarted,
-    ) -> int:
+    ) -> Applied:
+        """Go through up to ``chunk`` timelines the job has not yet been
+        through; finish the job once none is left."""
         tenant = envelope.tenant_id
         shift = shift_of(event)
         await self._put_in_force(connection, tenant, shift)
 
-        # The filter is ``touches``, narrowed first by an index.
+        limit = "" if self.chunk is None else f"LIMIT {int(self.chunk)}"
         rows = await connection.fetch(
             f"SELECT student_id, objective_id FROM {self.tables.states} "
-            "WHERE tenant_id = $1 AND (scale_id = $2 OR objective_set_id = $3) "
-            "ORDER BY student_id, objective_id",
+            f"WHERE tenant_id = $1 AND {TOUCHED} "
+            "AND recalculated_by IS DISTINCT FROM $5 "
+            f"ORDER BY student_id, objective_id {limit}",
             tenant,
             shift.scale_id,
             shift.objective_set_id,
+            shift.objective_id,
+            event.job_id,
         )
-        timelines = changed = 0
+        changed = 0
         for row in rows:
             pair = Pair(tenant_id=tenant, **dict(row))
             state = await self._state_of(connection, pair)
-            if state is None or not touches(shift, state, pair.objective_id):
-                continue
-            timelines += 1
+            assert state is not None
+            state.recalculated_by = event.job_id
             events = await self._events_of(connection, pair)
             scale_id, rules = await self._rules_of(connection, pair, state, events)
             state.scale_id = scale_id
@@ -372,16 +394,43 @@ class TimelineProjection:
                 reason=recalculation_reason(event.reason),
             )
 
+        complete = self.chunk is None or len(rows) < self.chunk
         if self.store is not None:
-            await self._finish(connection, envelope, event, timelines, changed)
+            await self._progress(
+                connection, envelope, event, len(rows), changed, complete=complete
+            )
         log.info(
             "timeline.recalculated",
             tenant=tenant,
             job_id=str(event.job_id),
-            timelines=timelines,
+            timelines=len(rows),
             changed=changed,
+            complete=complete,
         )
-        return changed
+        return Applied(changed=changed, complete=complete)
+
+    async def _progress(
+        self,
+        connection: Connection,
+        envelope: Envelope,
+        event: RecalculationStarted,
+        timelines: int,
+        changed: int,
+        *,
+        complete: bool,
+    ) -> None:
+        found = await connection.fetchrow(
+            f"UPDATE {self.tables.recalculations} SET done = done + $3, "
+            "changed = changed + $4 WHERE tenant_id = $1 AND job_id = $2 "
+            "RETURNING done, changed",
+            envelope.tenant_id,
+            event.job_id,
+            timelines,
+            changed,
+        )
+        if complete:
+            done, total = (found["done"], found["changed"]) if found else (0, 0)
+            await self._finish(connection, envelope, event, done, total)
 
     async def _finish(
         self,
@@ -412,12 +461,11 @@ class TimelineProjection:
             ],
         )
         await connection.execute(
-            f"UPDATE {self.tables.recalculations} SET timelines = $3, done = $3, "
-            "changed = $4, finished_at = $5 WHERE tenant_id = $1 AND job_id = $2",
+            f"UPDATE {self.tables.recalculations} SET timelines = $3, "
+            "finished_at = $4 WHERE tenant_id = $1 AND job_id = $2",
             envelope.tenant_id,
             event.job_id,
             timelines,
-            changed,
             envelope.recorded_at,
         )
 
@@ -589,9 +637,9 @@ class TimelineProjection:
                 tenant_id, student_id, objective_id, objective_set_id, section_id,
                 scale_id, scale_version, policy_version, method, status, score,
                 level, level_label, mastered, valid_from, recorded_at, revision,
-                stream_version
+                stream_version, recalculated_by
             ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                      $14, $15, $16, $17, $18)
+                      $14, $15, $16, $17, $18, $19)
             ON CONFLICT (tenant_id, student_id, objective_id) DO UPDATE SET
                 objective_set_id = excluded.objective_set_id,
                 section_id = excluded.section_id,
@@ -607,7 +655,8 @@ class TimelineProjection:
                 valid_from = excluded.valid_from,
                 recorded_at = excluded.recorded_at,
                 revision = excluded.revision,
-                stream_version = excluded.stream_version
+                stream_version = excluded.stream_version,
+                recalculated_by = excluded.recalculated_by
             """,
             pair.tenant_id,
             pair.student_id,
@@ -627,6 +676,7 @@ class TimelineProjection:
             state.recorded_at,
             state.revision,
             state.stream_version,
+            state.recalculated_by,
         )
 
     async def _pair_of(
@@ -688,7 +738,7 @@ class TimelineProjection:
     ) -> TimelineState | None:
         row = await connection.fetchrow(
             "SELECT objective_set_id, section_id, scale_id, revision, "
-            f"stream_version, recorded_at FROM {self.tables.states} "
+            f"stream_version, recorded_at, recalculated_by FROM {self.tables.states} "
             "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3",
             pair.tenant_id,
             pair.student_id,

@@ -54,12 +54,18 @@ from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, Event
 from mastery_events.migrations import quote_schema
 from mastery_events.runtime import Follower
+from mastery_events.store import EventStore
+from mastery_reports.share_link_store import ShareLinks
 from mastery_reports.snapshot_store import SnapshotWriter
 from mastery_reports.snapshots import ScaleLevelFact
 
 OBJECTIVES_CONSUMER = "reports-objectives"
 GRADING_CONSUMER = "reports-grading"
 CONSUMERS = {OBJECTIVES_CONSUMER: "objectives", GRADING_CONSUMER: "grading"}
+
+# Who revokes an erased student's share links, and why, in the events.
+ERASURE_ACTOR = "system:erasure"
+ERASURE_REASON = "the student was erased"
 
 log = structlog.get_logger(__name__)
 
@@ -68,10 +74,23 @@ class FactsWriter:
     """The consumers' handler: applies one event to reports' facts in
     ``schema`` and rebuilds the snapshots it touches."""
 
-    def __init__(self, schema: str, *, source: str) -> None:
+    def __init__(
+        self, schema: str, *, source: str, links: ShareLinks | None = None
+    ) -> None:
         self.source = source
+        self.schema = schema
         self._schema = quote_schema(schema)
         self._snapshots = SnapshotWriter(schema)
+        # Revokes an erased student's share links; without it (a rebuild,
+        # which replays facts only) the links are left as they are.
+        self._links = links
+
+    def recording(self, store: EventStore) -> FactsWriter:
+        """Return this writer able to record share link events in
+        ``store``, reports' own log, as the running service needs."""
+        return FactsWriter(
+            self.schema, source=self.source, links=ShareLinks(store.pool, store)
+        )
 
     def table(self, name: str) -> str:
         """Return a table of the schema, quoted for a statement."""
@@ -82,18 +101,15 @@ class FactsWriter:
     ) -> None:
         """Apply one event and rebuild the snapshots of its students."""
         tenant = envelope.tenant_id
+        await self._snapshots.advance(
+            connection, tenant, source=self.source, position=envelope.position
+        )
         students = await self.apply(connection, envelope, event)
         if students is None:
             return
 
         for student_id in sorted(set(students)):
-            await self._snapshots.refresh(
-                connection,
-                tenant,
-                student_id,
-                source=self.source,
-                position=envelope.position,
-            )
+            await self._snapshots.refresh(connection, tenant, student_id)
         log.info(
             "snapshots.applied",
             tenant=tenant,
@@ -253,13 +269,14 @@ class FactsWriter:
                     connection, tenant, event.section_id
                 )
             case PersonRostered():
+                # A person erased stays unreadable: a later roster row of
+                # theirs carries fields sealed with the destroyed key.
                 await connection.execute(
-                    f"INSERT INTO {self.table('people')} (tenant_id, person_id, "
-                    "role, personal) VALUES ($1, $2, $3, $4::jsonb) "
+                    f"INSERT INTO {self.table('people')} AS p (tenant_id, "
+                    "person_id, role, personal) VALUES ($1, $2, $3, $4::jsonb) "
                     "ON CONFLICT (tenant_id, person_id) DO UPDATE SET "
-                    "role = excluded.role, personal = CASE WHEN "
-                    f"{self.table('people')}.erased THEN NULL "
-                    "ELSE excluded.personal END",
+                    "role = excluded.role, personal = CASE WHEN p.erased "
+                    "THEN NULL ELSE excluded.personal END",
                     tenant,
                     event.person_id,
                     event.role,
@@ -273,6 +290,21 @@ class FactsWriter:
                     tenant,
                     event.person_id,
                 )
+                if self._links is not None:
+                    revoked = await self._links.revoke_student_within(
+                        connection,
+                        tenant,
+                        str(event.person_id),
+                        by=ERASURE_ACTOR,
+                        at=event.erased_at,
+                        reason=ERASURE_REASON,
+                    )
+                    log.info(
+                        "share_links.revoked_on_erasure",
+                        tenant=tenant,
+                        person_id=str(event.person_id),
+                        revoked=revoked,
+                    )
                 return [str(event.person_id)]
             case PersonEnrolled():
                 await connection.execute(
@@ -340,9 +372,14 @@ class FactsWriter:
                 )
                 return [event.student_id]
             case AssessmentAmended():
+                # An amendment naming neither a level nor a mark moves the
+                # date only; one naming either replaces both.
+                regraded = event.level is not None or event.mark is not None
                 student = await connection.fetchval(
-                    f"UPDATE {self.table('assessments')} SET level = $3, "
-                    "mark = $4, assessed_at = coalesce($5, assessed_at) "
+                    f"UPDATE {self.table('assessments')} SET "
+                    "level = CASE WHEN $6 THEN $3 ELSE level END, "
+                    "mark = CASE WHEN $6 THEN $4 ELSE mark END, "
+                    "assessed_at = coalesce($5, assessed_at) "
                     "WHERE tenant_id = $1 AND assessment_id = $2 "
                     "RETURNING student_id",
                     tenant,
@@ -350,6 +387,7 @@ class FactsWriter:
                     event.level,
                     event.mark,
                     event.assessed_at,
+                    regraded,
                 )
                 return [] if student is None else [student]
             case AssessmentVoided():
@@ -470,12 +508,16 @@ class FactsWriter:
 def report_followers(schema: str) -> tuple[Follower, ...]:
     """Return the consumers that fill reports' facts in ``schema`` from the
     objectives and grading services' events."""
-    return tuple(
-        Follower(
-            name=name,
-            source=source,
-            handler=FactsWriter(schema, source=source),
-            settings=ConsumerSettings(),
+    followers = []
+    for name, source in CONSUMERS.items():
+        writer = FactsWriter(schema, source=source)
+        followers.append(
+            Follower(
+                name=name,
+                source=source,
+                handler=writer,
+                bind=writer.recording,
+                settings=ConsumerSettings(),
+            )
         )
-        for name, source in CONSUMERS.items()
-    )
+    return tuple(followers)

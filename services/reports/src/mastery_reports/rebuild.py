@@ -43,6 +43,7 @@ DERIVED_TABLES = (
     "mastery_points",
     "traditional_grades",
     "grade_bridges",
+    "source_positions",
     "snapshots",
     "processed_events",
 )

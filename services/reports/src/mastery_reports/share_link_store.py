@@ -137,6 +137,34 @@ class ShareLinks:
 
         return link
 
+    async def revoke_student_within(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        student_id: str,
+        *,
+        by: str,
+        at: datetime,
+        reason: str,
+    ) -> int:
+        """Revoke every link of a student not revoked yet, in the caller's
+        tenant transaction; return how many were revoked."""
+        rows = await connection.fetch(
+            f"SELECT {COLUMNS}, stream_version FROM {self._table} "
+            "WHERE tenant_id = $1 AND student_id = $2 AND revoked_at IS NULL "
+            "ORDER BY share_link_id FOR UPDATE",
+            tenant_id,
+            student_id,
+        )
+        for row in rows:
+            link = link_of(row)
+            events = decide_revoke(link, by=by, at=at, reason=reason)
+            await self._apply(
+                connection, tenant_id, link, row["stream_version"], events, by
+            )
+
+        return len(rows)
+
     async def view(
         self, tenant_id: str, hashed: str, *, at: datetime, format: str
     ) -> ShareLink:

@@ -91,13 +91,21 @@ def decide_create(command: CreateShareLink) -> list[ShareLinkEvent]:
     ]
 
 
-def decide_revoke(link: ShareLink, *, by: str, at: datetime) -> list[ShareLinkEvent]:
-    """Revoke a link; revoking it again changes nothing."""
+def decide_revoke(
+    link: ShareLink, *, by: str, at: datetime, reason: str | None = None
+) -> list[ShareLinkEvent]:
+    """Revoke a link, saying why when given; revoking it again changes
+    nothing."""
     if link.revoked_at is not None:
         return []
 
     return [
-        ShareLinkRevoked(share_link_id=link.share_link_id, revoked_by=by, revoked_at=at)
+        ShareLinkRevoked(
+            share_link_id=link.share_link_id,
+            revoked_by=by,
+            revoked_at=at,
+            reason=reason,
+        )
     ]
 
 

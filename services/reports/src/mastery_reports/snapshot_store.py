@@ -2,7 +2,8 @@
 
 ``SnapshotWriter`` runs inside a consumer's transaction: it loads one
 student's facts, builds the snapshot with the pure ``build_snapshot`` and
-stores it with the log position of the event that caused the rebuild.
+stores it with the log positions, per source service, that the tenant's
+facts have reached.
 ``Snapshots`` reads them, one tenant at a time.
 """
 
@@ -65,37 +66,41 @@ class SnapshotWriter:
         """Return a table of the schema, quoted for a statement."""
         return f"{self._schema}.{name}"
 
+    async def advance(
+        self, connection: Connection, tenant_id: str, *, source: str, position: int
+    ) -> None:
+        """Record that ``source``'s log is applied up to ``position`` for
+        the tenant; a redelivered older event never moves it back."""
+        await connection.execute(
+            f"INSERT INTO {self.table('source_positions')} AS p (tenant_id, "
+            "source, position) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, "
+            "source) DO UPDATE SET position = greatest(p.position, "
+            "excluded.position)",
+            tenant_id,
+            source,
+            position,
+        )
+
     async def refresh(
-        self,
-        connection: Connection,
-        tenant_id: str,
-        student_id: str,
-        *,
-        source: str,
-        position: int,
+        self, connection: Connection, tenant_id: str, student_id: str
     ) -> StudentSnapshot:
-        """Build ``student_id``'s snapshot again and store it, recording
-        ``position`` as the last event of ``source`` it reflects unless a
-        later one is already recorded."""
+        """Build ``student_id``'s snapshot again and store it with the log
+        positions of every source it reflects: all the facts applied so
+        far, so the positions the tenant's consumers have reached."""
         facts = await self.facts(connection, tenant_id, student_id)
         snapshot = build_snapshot(facts)
 
         await connection.execute(
             f"INSERT INTO {self.table('snapshots')} AS s (tenant_id, student_id, "
             "document, positions, updated_at) VALUES ($1, $2, $3::jsonb, "
-            "jsonb_build_object($4::text, $5::bigint), now()) "
-            "ON CONFLICT (tenant_id, student_id) DO UPDATE SET "
-            "document = excluded.document, "
-            # A message redelivered after an instance died arrives behind
-            # later ones; the position recorded must not move back.
-            "positions = s.positions || jsonb_build_object($4::text, "
-            "GREATEST(COALESCE((s.positions ->> $4::text)::bigint, 0), $5::bigint)), "
+            "(SELECT coalesce(jsonb_object_agg(source, position), '{}') "
+            f"FROM {self.table('source_positions')} WHERE tenant_id = $1), "
+            "now()) ON CONFLICT (tenant_id, student_id) DO UPDATE SET "
+            "document = excluded.document, positions = excluded.positions, "
             "updated_at = now()",
             tenant_id,
             student_id,
             msgspec.json.encode(snapshot).decode(),
-            source,
-            position,
         )
 
         return snapshot

@@ -27,11 +27,13 @@ class ShareLinkCreated(Event, frozen=True, kw_only=True):
 
 
 class ShareLinkRevoked(Event, frozen=True, kw_only=True):
-    """A share link stopped working before its expiry."""
+    """A share link stopped working before its expiry; ``reason`` says why
+    when it was not its creator's choice (the student was erased)."""
 
     share_link_id: UUID
     revoked_by: str
     revoked_at: datetime
+    reason: str | None = None
 
 
 class ReportViewed(Event, frozen=True, kw_only=True):

@@ -196,6 +196,16 @@ class PersonErased(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class RetentionPeriodSet(Event, frozen=True, kw_only=True):
+    """A district admin set how long a student who left is kept: once
+    ``days`` have passed since they were removed or last unenrolled, the
+    retention job erases them."""
+
+    days: int
+    set_by: str
+    set_at: datetime
+
+
 ROSTER_EVENTS = (
     SchoolRostered,
     SchoolRemoved,
@@ -213,6 +223,7 @@ ROSTER_EVENTS = (
     ObjectiveSetLinked,
     ObjectiveSetUnlinked,
     PersonErased,
+    RetentionPeriodSet,
 )
 
 RosterEvent = (
@@ -232,4 +243,5 @@ RosterEvent = (
     | ObjectiveSetLinked
     | ObjectiveSetUnlinked
     | PersonErased
+    | RetentionPeriodSet
 )

@@ -13,6 +13,9 @@ CREATE TABLE assessments (
     objective_id    uuid NOT NULL,
     assessed_at     timestamptz NOT NULL,
     recorded_at     timestamptz NOT NULL,
+    -- The recording's place in the log: it orders recordings of one
+    -- transaction, which share their recorded time.
+    position        bigint NOT NULL,
     voided          boolean NOT NULL DEFAULT false,
     stream_version  integer NOT NULL,
     state           json NOT NULL,
@@ -20,7 +23,7 @@ CREATE TABLE assessments (
 );
 
 CREATE INDEX assessments_student
-    ON assessments (tenant_id, student_id, assessed_at);
+    ON assessments (tenant_id, student_id, assessed_at, position);
 
 CREATE TABLE traditional_grades (
     tenant_id       text NOT NULL,

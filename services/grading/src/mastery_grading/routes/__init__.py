@@ -13,6 +13,7 @@ from mastery_events.runtime import ServiceRuntime
 from mastery_grading.routes.assessments import assessments_router
 from mastery_grading.routes.gradebook import gradebook_router
 from mastery_grading.routes.previews import previews_router
+from mastery_grading.routes.privacy import privacy_router
 from mastery_grading.routes.roster import roster_router
 from mastery_grading.routes.timelines import timelines_router
 
@@ -25,4 +26,5 @@ def grading_routers(runtime: ServiceRuntime) -> list[Router]:
         assessments_router(runtime),
         gradebook_router(runtime),
         timelines_router(runtime),
+        privacy_router(runtime),
     ]

@@ -30,9 +30,14 @@ def store_request(
     identity: Identity, request: AnyRequest, key: str | None, body: Any
 ) -> StoreRequest:
     """Return who asks, in which correlation, with which idempotency claim:
-    the key is bound to the method, the path and the body sent with it."""
+    the key is bound to the caller, the method, the path and the body."""
     return StoreRequest(
         caller=identity,
         correlation_id=correlation_of(request),
-        claim=claim_of(key, f"{request.method} {request.url.path}", body),
+        claim=claim_of(
+            key,
+            f"{request.method} {request.url.path}",
+            body,
+            caller=identity.subject,
+        ),
     )

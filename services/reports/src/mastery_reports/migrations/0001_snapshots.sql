@@ -161,6 +161,15 @@ CREATE TABLE grade_bridges (
     PRIMARY KEY (tenant_id, section_id)
 );
 
+-- How far each source service's log has been applied, per tenant: a
+-- snapshot built now reflects every event up to these positions.
+CREATE TABLE source_positions (
+    tenant_id text NOT NULL,
+    source    text NOT NULL,
+    position  bigint NOT NULL,
+    PRIMARY KEY (tenant_id, source)
+);
+
 -- The report of one student, whole, and the log positions of the events
 -- it reflects, per source service.
 CREATE TABLE snapshots (
@@ -185,4 +194,5 @@ SELECT isolate_by_tenant('assessments');
 SELECT isolate_by_tenant('mastery_points');
 SELECT isolate_by_tenant('traditional_grades');
 SELECT isolate_by_tenant('grade_bridges');
+SELECT isolate_by_tenant('source_positions');
 SELECT isolate_by_tenant('snapshots');

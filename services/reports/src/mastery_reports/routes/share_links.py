@@ -25,7 +25,11 @@ from mastery_reports.share_links import CreateShareLink, ShareLink, token_hash
 from mastery_reports.snapshot_store import Snapshots
 
 SHARERS: tuple[Role, ...] = ("district_admin", "school_leader", "teacher")
-SectionId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# PostgreSQL text holds no NUL: a body that carries one is refused here,
+# not by the database.
+SectionId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\\x00]+$")
+]
 LinkStatus = Literal["open", "expired", "revoked"]
 
 
@@ -36,7 +40,12 @@ class ShareLinkBody(
     number of days (30 unless given)."""
 
     section_ids: Annotated[list[SectionId], msgspec.Meta(min_length=1, max_length=20)]
-    term_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    term_id: (
+        Annotated[
+            str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\\x00]+$")
+        ]
+        | None
+    ) = None
     expires_in_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
 
 
@@ -124,6 +133,9 @@ async def create_share_link(
     token, which is shown this once."""
     require_sharer(identity)
     tenant = identity.tenant_id
+    # Who the student is comes before what the body asks: a caller who
+    # reads none of their sections learns nothing, not even an enrollment.
+    await visible_student(snapshots, identity, student_id)
     stored = await snapshots.of_student(tenant, student_id)
     if stored is None:
         raise StudentNotFoundError(student_id)
