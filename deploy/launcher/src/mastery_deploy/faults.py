@@ -40,7 +40,6 @@ from mastery_events.contract import CONTRACT
 from mastery_events.contract.grading import (
     AssessmentRecorded,
     Evidence,
-    MasteryChanged,
 )
 from mastery_events.contract.objectives import (
     ObjectiveAdded,
@@ -64,12 +63,18 @@ from mastery_events.keyring import (
     LocalKeyWrapper,
     decode_key_encryption_key,
 )
+from mastery_events.migrations import quote_schema
 from mastery_events.relay import RelaySettings
 from mastery_events.settings import Settings
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
 from mastery_events.tenancy import tenant_transaction
+from mastery_grading.catalogue_store import CONSUMER as CATALOGUE_CONSUMER
 from mastery_grading.projector import NAME as TIMELINES
+from mastery_grading.rebuild import SUFFIX as REBUILD_SUFFIX
+from mastery_grading.rebuild import Rebuild
+from mastery_grading.service import SERVICE as GRADING
+from mastery_grading.timeline_store import REBUILT_TABLES
 from mastery_reports.facts_store import CONSUMERS
 from mastery_reports.rebuild import rebuild
 from mastery_reports.service import SERVICE as REPORTS
@@ -94,6 +99,13 @@ SETTLE_TIMEOUT = ACK_WAIT + 300.0
 SETTLE_POLL = 0.5
 APPEND_RETRY = 0.5
 RESTART_PAUSE = 2.0
+# Who follows each log: in the database (checkpoints per schema) and on
+# the bus (durable consumer and the stream it reads).
+LOG_FOLLOWERS = {
+    "objectives": (RelaySettings().name,),
+    "grading": (RelaySettings().name, TIMELINES),
+}
+BUS_FOLLOWERS = {CATALOGUE_CONSUMER: "objectives", **CONSUMERS}
 DATABASE_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
@@ -129,6 +141,8 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     grades: int
     lost: int
     applied_twice: int
+    timeline_rows: int
+    timeline_rows_differing: int
     settle_seconds: float
     note: str = ""
 
@@ -230,16 +244,16 @@ async def roster(
 
 
 def grade(district: District, number: int) -> tuple[str, list[Event]]:
-    """Return the student of grade ``number`` and the grade's two events:
-    the assessment and the mastery it leads to. Its title names it."""
+    """Return the student of grade ``number`` and the grade as a teacher
+    records it; grading's projector derives the mastery it leads to. The
+    evidence's title names the grade."""
     student = district.students[number % len(district.students)]
     objective = district.objectives[number % 2]
     level = 1 + number % 4
     at = TERM_STARTS + timedelta(minutes=number)
-    assessment_id = uuid7()
     return str(student), [
         AssessmentRecorded(
-            assessment_id=assessment_id,
+            assessment_id=uuid7(),
             student_id=str(student),
             section_id=SECTION,
             objective_id=objective,
@@ -249,22 +263,6 @@ def grade(district: District, number: int) -> tuple[str, list[Event]]:
             assessed_at=at,
             assessed_by="teacher",
             evidence=Evidence(title=f"Grade {number}", kind="formative"),
-        ),
-        MasteryChanged(
-            student_id=str(student),
-            objective_id=objective,
-            valid_from=at,
-            status="scored",
-            score=level,
-            level=level,
-            level_label=LEVELS[level - 1].label,
-            mastered=level >= 3,
-            method="most_recent",
-            scale_id=district.scale_id,
-            scale_version=1,
-            counted=(assessment_id,),
-            cause_event_id=assessment_id,
-            reason="assessment recorded",
         ),
     ]
 
@@ -426,20 +424,44 @@ class Suite:
 
     async def _settled(self, bus: NatsClient) -> bool:
         async with self.pool.acquire() as connection:
-            behind = await connection.fetchval(
-                "SELECT count(*) FROM grading.checkpoints WHERE name = ANY($1) "
-                "AND position < (SELECT max(position) FROM grading.events)",
-                [RelaySettings().name, TIMELINES],
-            )
-        if behind:
-            return False
+            for schema, names in LOG_FOLLOWERS.items():
+                behind = await connection.fetchval(
+                    f"SELECT count(*) FROM {schema}.checkpoints "
+                    "WHERE name = ANY($1) AND position < "
+                    f"(SELECT coalesce(max(position), 0) FROM {schema}.events)",
+                    list(names),
+                )
+                if behind:
+                    return False
         js = bus.jetstream()
-        for consumer, source in CONSUMERS.items():
+        for consumer, source in BUS_FOLLOWERS.items():
             info = await js.consumer_info(self.subjects.stream_name(source), consumer)
             if info.num_pending or info.num_ack_pending:
                 return False
 
         return True
+
+    async def timelines(self) -> tuple[int, int]:
+        """Replay grading's log into the rebuild's copies of the timeline
+        tables; return how many rows the live tables hold and how many
+        differ from the copies' rows, either way. A settled projector has
+        applied exactly what is replayed."""
+        async with self.pool.acquire() as connection:
+            rebuild = Rebuild(self.pool, connection, GRADING.schema)
+            target, _ = await rebuild.prepare()
+            await rebuild.replay(target)
+            rows = differing = 0
+            for table in REBUILT_TABLES:
+                live = f"{quote_schema(GRADING.schema)}.{table}"
+                copy = f"{live}{REBUILD_SUFFIX}"
+                rows += await connection.fetchval(f"SELECT count(*) FROM {live}")
+                differing += await connection.fetchval(
+                    f"SELECT (SELECT count(*) FROM (TABLE {live} EXCEPT ALL "
+                    f"TABLE {copy}) AS extra) + (SELECT count(*) FROM (TABLE "
+                    f"{copy} EXCEPT ALL TABLE {live}) AS missing)"
+                )
+
+        return rows, differing
 
     async def damage(self) -> tuple[int, int]:
         """Count the grades the snapshots lack and the ones they show
@@ -470,8 +492,13 @@ class Suite:
         await loading
         seconds = await self.settle()
         lost, twice = await self.damage()
+        rows, differing = await self.timelines()
         logger.info(
-            "faults.scenario_ended", scenario=name, lost=lost, applied_twice=twice
+            "faults.scenario_ended",
+            scenario=name,
+            lost=lost,
+            applied_twice=twice,
+            timeline_rows_differing=differing,
         )
 
         return Outcome(
@@ -479,6 +506,8 @@ class Suite:
             grades=grades,
             lost=lost,
             applied_twice=twice,
+            timeline_rows=rows,
+            timeline_rows_differing=differing,
             settle_seconds=round(seconds, 1),
             note=note,
         )
@@ -531,24 +560,40 @@ class Suite:
             await bus.close()
         return "one message without CloudEvents headers"
 
-    async def replay(self) -> int:
-        """Stop reports, replay its streams from the start, and count the
-        snapshots that differ from the live ones; start reports again."""
+    async def replay(self) -> Replayed:
+        """Stop reports, replay its streams from the start, and compare
+        every snapshot with the live one; start reports again."""
         snapshots = Snapshots(self.pool, REPORTS.schema)
-        live = await snapshots.all(TENANT)
+        live = {s.snapshot.student_id: s for s in await snapshots.all(TENANT)}
         reports = self.instance("reports")
         await reports.stop()
         await rebuild(REPORTS, self.settings)
-        replayed = await snapshots.all(TENANT)
+        replayed = {s.snapshot.student_id: s for s in await snapshots.all(TENANT)}
         await reports.start()
         await reports.ready()
-        if len(live) != len(replayed):
-            return abs(len(live) - len(replayed))
 
-        return sum(
-            a.snapshot != b.snapshot or a.positions != b.positions
-            for a, b in zip(live, replayed, strict=True)
+        both = live.keys() & replayed.keys()
+        return Replayed(
+            snapshots=len(replayed),
+            unmatched=len(live.keys() ^ replayed.keys()),
+            documents_differing=sum(
+                live[s].snapshot != replayed[s].snapshot for s in both
+            ),
+            positions_differing=sum(
+                live[s].positions != replayed[s].positions for s in both
+            ),
         )
+
+
+class Replayed(msgspec.Struct, frozen=True, kw_only=True):
+    """How the live snapshots compare with a full replay's: snapshots
+    only one side has, and snapshots whose document or recorded log
+    positions differ."""
+
+    snapshots: int
+    unmatched: int
+    documents_differing: int
+    positions_differing: int
 
 
 class FaultSuiteError(Exception):
@@ -580,7 +625,7 @@ async def run_faults(
     students: int,
     duplicate_window: float,
     nats_outage: float,
-) -> tuple[list[Outcome], int]:
+) -> tuple[list[Outcome], Replayed]:
     """Run every scenario with an even share of ``grades``; return the
     outcomes and how many snapshots differ from a full replay."""
     suite = Suite(
@@ -605,25 +650,33 @@ async def run_faults(
         await suite.settle()
         for name, fault in scenarios:
             outcomes.append(await suite.scenario(name, share, fault))
-        differing = await suite.replay()
+        replayed = await suite.replay()
     finally:
         await suite.stop()
 
-    return outcomes, differing
+    return outcomes, replayed
 
 
-def results_table(outcomes: list[Outcome], differing: int) -> str:
+def results_table(outcomes: list[Outcome], replayed: Replayed) -> str:
     """Return the outcomes as a Markdown table."""
     lines = [
-        "| scenario | grades | lost | applied twice | settled in | note |",
-        "|---|---:|---:|---:|---:|---|",
+        "| scenario | grades | lost | applied twice | timeline rows "
+        "| unlike a replay | settled in | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for o in outcomes:
         lines.append(
             f"| {o.scenario} | {o.grades:,} | {o.lost} | {o.applied_twice} "
-            f"| {o.settle_seconds:.1f} s | {o.note} |"
+            f"| {o.timeline_rows:,} | {o.timeline_rows_differing} "
+            f"| {o.settle_seconds:.1f} s "
+            f"| {o.note} |"
         )
-    lines.append(f"\nSnapshots differing from a full replay: {differing}")
+    lines.append(
+        f"\nSnapshots after a full replay: {replayed.snapshots}; on one side "
+        f"only: {replayed.unmatched}; documents differing: "
+        f"{replayed.documents_differing}; recorded positions differing: "
+        f"{replayed.positions_differing}"
+    )
 
     return "\n".join(lines)
 
@@ -658,7 +711,7 @@ def faults(
 
     configure_logging(load_settings())
     folder = data_dir or Path(tempfile.mkdtemp(prefix="mastery-faults-"))
-    outcomes, differing = asyncio.run(
+    outcomes, replayed = asyncio.run(
         run_faults(
             folder,
             grades=grades,
@@ -667,5 +720,5 @@ def faults(
             nats_outage=nats_outage,
         )
     )
-    click.echo(results_table(outcomes, differing))
+    click.echo(results_table(outcomes, replayed))
     click.echo(f"Logs: {folder / 'logs'}")

@@ -38,9 +38,9 @@ from mastery_deploy.demo_district import DemoRoster, demo_roster
 from mastery_deploy.demo_loader import (
     TENANT,
     DemoClients,
-    _objectives,
-    _roster,
-    _wait_for_catalogue,
+    import_objectives,
+    import_roster,
+    wait_for_catalogue,
 )
 from mastery_deploy.engines import EmbeddedNats, EmbeddedPostgres
 from mastery_deploy.fleet import Fleet
@@ -97,9 +97,9 @@ class District(msgspec.Struct, frozen=True, kw_only=True):
 async def load_district(clients: DemoClients, admin: str) -> District:
     """Import the demo's standards, scale and roster through the routes."""
     roster = demo_roster()
-    scale_id, objective_ids, set_id = await _objectives(clients, admin)
-    await _wait_for_catalogue(clients, admin, scale_id)
-    people = await _roster(clients, admin, roster, set_id)
+    scale_id, objective_ids, set_id = await import_objectives(clients, admin)
+    await wait_for_catalogue(clients, admin, scale_id)
+    people = await import_roster(clients, admin, roster, set_id)
 
     return District(
         roster=roster,
