@@ -627,7 +627,7 @@ async def run_faults(
     nats_outage: float,
 ) -> tuple[list[Outcome], Replayed]:
     """Run every scenario with an even share of ``grades``; return the
-    outcomes and how many snapshots differ from a full replay."""
+    outcomes and how the snapshots compare with a full replay."""
     suite = Suite(
         folder,
         students=students,
@@ -643,13 +643,15 @@ async def run_faults(
         ("relay back after duplicate window", suite.relay_after_window),
         ("poison message", suite.poison),
     ]
-    share = grades // len(scenarios)
+    share, left_over = divmod(grades, len(scenarios))
     outcomes = []
     try:
         await suite.start()
         await suite.settle()
-        for name, fault in scenarios:
-            outcomes.append(await suite.scenario(name, share, fault))
+        for number, (name, fault) in enumerate(scenarios):
+            # The first scenarios take one more each, so all add up.
+            count = share + (number < left_over)
+            outcomes.append(await suite.scenario(name, count, fault))
         replayed = await suite.replay()
     finally:
         await suite.stop()
