@@ -83,3 +83,31 @@ async def test_run_that_expects_a_lost_message_is_refused_whole(
     assert info.state.messages == 0
     await publisher.close()
     await js.delete_stream(subjects.stream_name("grading"))
+
+
+async def test_run_behind_a_stranger_that_took_its_first_place_is_refused(
+    client: Client, subject_prefix: str
+) -> None:
+    """When another client's message lands where the run's first message
+    was to go, the first is refused and so is every later one, although
+    the stranger's message fills the sequence the second expected: the
+    run never lands with a hole in it."""
+    subjects = Subjects(prefix=subject_prefix)
+    js = client.jetstream()
+    await ensure_stream(js, "grading", subjects=subjects)
+    publisher = OrderedPublisher(client, subjects.stream_name("grading"), ack_timeout=5)
+    run = messages(subjects, 3)
+    await js.publish(run[0].subject, b"not an event")
+
+    outcomes = await publisher.publish(run, stream_last=0)
+
+    assert all(isinstance(outcome, PublishRejectedError) for outcome in outcomes)
+    assert all(
+        outcome.out_of_sequence
+        for outcome in outcomes
+        if isinstance(outcome, PublishRejectedError)
+    )
+    info = await js.stream_info(subjects.stream_name("grading"))
+    assert info.state.messages == 1
+    await publisher.close()
+    await js.delete_stream(subjects.stream_name("grading"))

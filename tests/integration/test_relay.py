@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -19,7 +20,7 @@ from structlog.testing import capture_logs
 
 from mastery_deploy.engines import EmbeddedNats
 from mastery_events.contract.objectives import ObjectiveSetCreated
-from mastery_events.envelope import PendingEvent
+from mastery_events.envelope import Envelope, PendingEvent
 from mastery_events.jetstream import ensure_stream
 from mastery_events.relay import Relay, RelaySettings, lock_key
 from mastery_events.store import EventStore, StreamAppend
@@ -458,3 +459,39 @@ async def test_lag_counts_unpublished_events_and_the_oldest_age(
 
     after = await relay.lag()
     assert after.oldest_age is None
+
+
+class StoreOnADroppedConnection(EventStore):
+    """The real store, whose first batch read fails the way asyncpg fails
+    on a connection the server dropped in the middle of an operation."""
+
+    failures_left = 1
+
+    async def read_batch(self, *args: Any, **kwargs: Any) -> list[Envelope]:
+        """Fail once with asyncpg's InternalClientError, then read."""
+        if self.failures_left:
+            self.failures_left -= 1
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+        return await super().read_batch(*args, **kwargs)
+
+
+async def test_relay_leads_again_after_a_connection_broken_mid_operation(
+    pool: asyncpg.Pool, store: EventStore, bus: Client, subjects: Subjects
+) -> None:
+    """A PostgreSQL restart under load can leave the lock connection in a
+    state asyncpg reports as an internal client error: the relay gives up
+    that connection, leads again on a fresh one and publishes everything,
+    rather than ending."""
+    flaky = StoreOnADroppedConnection(pool, store.schema, registry=store.registry)
+    relay = Relay(flaky, bus, service=SERVICE, subjects=subjects, settings=BRISK)
+    await append_events(store, 3, transactions=1)
+
+    async with running(relay) as task:
+        await eventually(
+            holds(bus.jetstream(), subjects, 3), within=10, what="every event"
+        )
+
+        assert flaky.failures_left == 0
+        assert not task.done()

@@ -6,19 +6,29 @@ replay of the streams, with each grade in it exactly once."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import nats
+import pytest
 
 from mastery_deploy.fleet import Fleet
 from mastery_events.consumer import ConsumerSettings
 from mastery_events.contract import CONTRACT
 from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.ids import uuid7
-from mastery_events.keyring import Keyring
+from mastery_events.keyring import SCHEMA as KEYRING_SCHEMA
+from mastery_events.keyring import (
+    Keyring,
+    LocalKeyWrapper,
+    decode_key_encryption_key,
+    keyring_migrations,
+)
+from mastery_events.migrations import migrate
 from mastery_events.relay import RelaySettings
 from mastery_events.runtime import ServiceRuntime
 from mastery_events.store import EventStore
@@ -38,6 +48,7 @@ from tests.integration.reports.district import (
     new_district,
     roster_events,
 )
+from tests.keys import KEY_ENCRYPTION_KEY
 from tests.tokens import TestKeys
 from tests.waiting import eventually
 
@@ -117,13 +128,46 @@ def grade(district: District, number: int) -> list[Event]:
     )
 
 
+@pytest.fixture
+async def own_database(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[str]:
+    """Yield the URL of an empty database of the test's own on the session's
+    server, dropped afterwards. The grading processes it starts run their
+    timeline projector, which follows whatever the shared grading schema
+    holds, and other tests leave events there whose scales it never hears
+    of: it would stall on them, and the test with it."""
+    name = f"scale_out_{secrets.token_hex(4)}"
+    async with pool.acquire() as connection:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    async with pool.acquire() as connection:
+        await connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def own_pool(own_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's own database."""
+    async with asyncpg.create_pool(own_database, min_size=1, max_size=8) as created:
+        yield created
+
+
+@pytest.fixture
+async def own_keyring(own_pool: asyncpg.Pool) -> Keyring:
+    """The session's keyring, in the test's own database."""
+    made = Keyring(LocalKeyWrapper(decode_key_encryption_key(KEY_ENCRYPTION_KEY)))
+    async with own_pool.acquire() as connection:
+        await migrate(connection, KEYRING_SCHEMA, keyring_migrations())
+        await made.check(connection)
+
+    return made
+
+
 async def test_killing_a_relay_and_a_reports_instance_loses_and_repeats_nothing(
     tmp_path: Path,
-    database_url: str,
+    own_database: str,
+    own_pool: asyncpg.Pool,
+    own_keyring: Keyring,
     nats_url: str,
     subject_prefix: str,
-    pool: asyncpg.Pool,
-    keyring: Keyring,
 ) -> None:
     """Two grading processes compete for the relay of one store and two
     reports processes share its durable consumers; SIGKILL takes the
@@ -132,14 +176,14 @@ async def test_killing_a_relay_and_a_reports_instance_loses_and_repeats_nothing(
     rebuild replaying both streams from the start gives the very same
     documents and log positions."""
     settings = TestKeys(tmp_path).settings(
-        database_url=database_url,
+        database_url=own_database,
         nats_url=nats_url,
         subject_prefix=subject_prefix,
         relay_poll_interval=0.1,
     )
-    objectives = EventStore(pool, OBJECTIVES.schema, registry=CONTRACT)
-    grading = EventStore(pool, "grading", registry=CONTRACT)
-    snapshots = Snapshots(pool, REPORTS.schema)
+    objectives = EventStore(own_pool, OBJECTIVES.schema, registry=CONTRACT)
+    grading = EventStore(own_pool, "grading", registry=CONTRACT)
+    snapshots = Snapshots(own_pool, REPORTS.schema)
     districts = [new_district() for _ in range(DISTRICTS)]
     fleet = Fleet(settings, tmp_path / "logs")
     # The first grading process starts alone, so it is the relay's leader.
@@ -165,7 +209,10 @@ async def test_killing_a_relay_and_a_reports_instance_loses_and_repeats_nothing(
             await fleet.start()
             for district in districts:
                 await seed(
-                    district, objectives=objectives, grading=grading, keyring=keyring
+                    district,
+                    objectives=objectives,
+                    grading=grading,
+                    keyring=own_keyring,
                 )
             await load()
 
@@ -175,7 +222,7 @@ async def test_killing_a_relay_and_a_reports_instance_loses_and_repeats_nothing(
                 # nothing may wait or be in flight for reports, including
                 # the batch the killed instance held when it died, which
                 # comes back once its acknowledgement time has run out.
-                async with pool.acquire() as connection:
+                async with own_pool.acquire() as connection:
                     behind = await connection.fetchval(
                         "SELECT count(*) FROM grading.checkpoints "
                         "WHERE name = ANY($1) AND position < "

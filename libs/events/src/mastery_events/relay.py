@@ -55,7 +55,15 @@ HINT_RECHECK = 0.01
 
 MESSAGE_ID = Header.MSG_ID.value
 
-DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# asyncpg raises InternalClientError from a connection whose server went
+# away in the middle of an operation (a PostgreSQL restart under load): it
+# is as much a lost connection as the others, and must not end the relay.
+DATABASE_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 NATS_ERRORS = (nats.errors.Error, EventsError, TimeoutError)
 
 logger = structlog.get_logger(__name__)

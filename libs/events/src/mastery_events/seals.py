@@ -259,6 +259,7 @@ class SealingWorker:
                 TimeoutError,
                 asyncpg.PostgresError,
                 asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
             ) as error:
                 logger.warning(
                     "audit.sealing_failed",

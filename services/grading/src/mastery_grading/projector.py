@@ -42,7 +42,14 @@ APPLIED_TYPES = frozenset(
         "RecalculationStarted",
     }
 )
-FAILURES = (GradingError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# InternalClientError comes from a connection the server dropped mid-query.
+FAILURES = (
+    GradingError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 log = structlog.get_logger(__name__)
 
