@@ -132,8 +132,8 @@ async def test_timelines_projected_into_jsonb_read_the_same_as_json(
 
     async with pool.acquire() as connection:
         await migrate(connection, schema, SERVICE.migrations)
-    # Services migrate as they start: a connection that prepared its
-    # statements on the jsonb columns belongs to a process now replaced.
+    # Services migrate as they start, so their connections are new; one
+    # that prepared its reads on the jsonb columns would fail one of them.
     await pool.expire_connections()
 
     assert await column_types(pool, schema) == {"json"}
