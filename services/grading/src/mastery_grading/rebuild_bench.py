@@ -13,8 +13,12 @@ measured in the same run on the same server, is PostgreSQL taking in the
 rows the rebuild wrote, already encoded (binary ``COPY`` into empty
 copies of the tables, indexes and all): what any rebuild that writes
 those rows must spend. The ratio says how much the replay adds to that,
-however busy the machine is. Peak Python memory (tracemalloc) comes from
-one more rebuild, as tracing slows the run.
+however busy the machine is. Beside the wall clock, the reported rebuild's
+CPU time is given apart for Python and, when the server runs on this
+machine, for PostgreSQL's processes: CPU time does not stretch when other
+work shares the cores, so it compares runs of different moments. Peak
+Python memory (tracemalloc) comes from one more rebuild, as tracing slows
+the run.
 """
 
 from __future__ import annotations
@@ -71,15 +75,31 @@ REPEATS = 3
 
 
 ROW_TABLES = ("timeline_evidence", "timeline_points", "timeline_states")
+# Every process of the server: backends and the background writers, as
+# a COPY's cost lands on the WAL writer and checkpointer too.
+PIDS = "SELECT pid FROM pg_stat_activity"
+
+
+class Timed(msgspec.Struct, frozen=True, kw_only=True):
+    """One rebuild and the baseline right after it: wall-clock seconds,
+    and the rebuild's CPU seconds in Python and in the server (``None``
+    when the server's processes are not on this machine)."""
+
+    seconds: float
+    copy_seconds: float
+    python_cpu: float
+    server_cpu: float | None
 
 
 class Result(msgspec.Struct, frozen=True, kw_only=True):
-    """One log size: its events, the rebuild's speed, the baseline's and
-    the rebuild's peak memory."""
+    """One log size: its events, the rebuild's speed and CPU time, the
+    baseline's speed and the rebuild's peak memory."""
 
     events: int
     seconds: float
     copy_seconds: float
+    python_cpu: float
+    server_cpu: float | None
     peak_mib: float
 
     @property
@@ -241,6 +261,38 @@ async def seed(pool: asyncpg.Pool, schema: str, events: int) -> int:
     return total
 
 
+async def server_cpu(connection: Connection) -> float | None:
+    """Return the CPU seconds the server's processes have used so far, or
+    ``None`` when the server is not on this machine to be read.
+
+    Processes that ended are not counted, so only a difference between
+    two readings with the same processes alive means anything; a
+    rebuild's connections all come from one pool that outlives it.
+    """
+    host = await connection.fetchval("SELECT host(inet_server_addr())")
+    if host not in (None, "127.0.0.1", "::1"):
+        return None
+    pids = [row["pid"] for row in await connection.fetch(PIDS)]
+    return cpu_seconds(pids)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU seconds, user and system, the processes ``pids``
+    have used; one that has ended counts nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # The fields after the command name, which may hold spaces: user
+        # and system time are the 12th and 13th of them.
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def copy_alone(connection: Connection, schema: str) -> float:
     """Time PostgreSQL taking in the rebuilt rows, read out in its binary
     format first, into empty copies of their tables in one transaction."""
@@ -270,15 +322,30 @@ async def measure(pool: asyncpg.Pool, events: int) -> Result:
     """Rebuild one log, timed and each time followed by the baseline, then
     once more traced; drop the log."""
     schema = f"bench_rebuild_{secrets.token_hex(4)}"
-    timed: list[tuple[float, float]] = []
+    timed: list[Timed] = []
     try:
         total = await seed(pool, schema, events)
         async with pool.acquire() as connection:
             for _ in range(REPEATS):
+                server_before = await server_cpu(connection)
+                python_before = time.process_time()
                 started = time.perf_counter()
                 await Rebuild(pool, connection, schema).run()
                 seconds = time.perf_counter() - started
-                timed.append((seconds, await copy_alone(connection, schema)))
+                python_cpu = time.process_time() - python_before
+                server_after = await server_cpu(connection)
+                timed.append(
+                    Timed(
+                        seconds=seconds,
+                        copy_seconds=await copy_alone(connection, schema),
+                        python_cpu=python_cpu,
+                        server_cpu=(
+                            None
+                            if server_before is None or server_after is None
+                            else server_after - server_before
+                        ),
+                    )
+                )
 
             tracemalloc.start()
             try:
@@ -292,13 +359,15 @@ async def measure(pool: asyncpg.Pool, events: int) -> Result:
 
     # The pair with the median ratio: a rebuild and its baseline ran one
     # after the other, under the same load.
-    seconds, copy_seconds = sorted(timed, key=lambda pair: pair[0] / pair[1])[
+    median = sorted(timed, key=lambda pair: pair.seconds / pair.copy_seconds)[
         len(timed) // 2
     ]
     return Result(
         events=total,
-        seconds=seconds,
-        copy_seconds=copy_seconds,
+        seconds=median.seconds,
+        copy_seconds=median.copy_seconds,
+        python_cpu=median.python_cpu,
+        server_cpu=median.server_cpu,
         peak_mib=peak / 2**20,
     )
 
@@ -313,12 +382,15 @@ def table(results: list[Result]) -> str:
     """Render the results as a Markdown table."""
     lines = [
         "| log events | rebuild s | events/s | rows copied alone s "
-        "| rebuild / copy alone | peak Python memory MiB |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| rebuild / copy alone | Python CPU s | PostgreSQL CPU s "
+        "| peak Python memory MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r.events:,} | {r.seconds:.2f} | {r.rate:,.0f} | {r.copy_seconds:.2f} "
-        f"| {r.over_copy:.1f} | {r.peak_mib:.1f} |"
+        f"| {r.over_copy:.1f} | {r.python_cpu:.2f} "
+        f"| {'n/a' if r.server_cpu is None else f'{r.server_cpu:.2f}'} "
+        f"| {r.peak_mib:.1f} |"
         for r in results
     ]
     return "\n".join(lines)

@@ -398,8 +398,8 @@ class RowCopier:
     """Copy the replay's rows into the rebuild's tables on a connection of
     their own, one buffer at a time.
 
-    PostgreSQL takes in a buffer (parsing each result's JSON, writing the
-    heap and the indexes) while the replay computes the next one, so the
+    PostgreSQL takes in a buffer (checking each result is JSON, writing
+    the heap and the indexes) while the replay computes the next one, so the
     server's work and Python's overlap instead of taking turns. At most one
     buffer is in flight and one filling, which keeps memory flat.
     """

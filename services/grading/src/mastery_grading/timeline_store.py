@@ -346,7 +346,7 @@ class TimelineProjection:
         await connection.execute(
             f"INSERT INTO {self.tables.evidence} (tenant_id, student_id, "
             "objective_id, assessment_id, event_id, position, recorded_at, event) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json)",
             tenant,
             pair.student_id,
             pair.objective_id,
