@@ -455,10 +455,14 @@ class Suite:
                 live = f"{quote_schema(GRADING.schema)}.{table}"
                 copy = f"{live}{REBUILD_SUFFIX}"
                 rows += await connection.fetchval(f"SELECT count(*) FROM {live}")
+                # Whole rows as text: json columns have no equality, and
+                # their text is the bytes the projector and the rebuild
+                # both wrote.
                 differing += await connection.fetchval(
-                    f"SELECT (SELECT count(*) FROM (TABLE {live} EXCEPT ALL "
-                    f"TABLE {copy}) AS extra) + (SELECT count(*) FROM (TABLE "
-                    f"{copy} EXCEPT ALL TABLE {live}) AS missing)"
+                    f"SELECT (SELECT count(*) FROM (SELECT l::text FROM {live} l "
+                    f"EXCEPT ALL SELECT c::text FROM {copy} c) AS extra) + "
+                    f"(SELECT count(*) FROM (SELECT c::text FROM {copy} c "
+                    f"EXCEPT ALL SELECT l::text FROM {live} l) AS missing)"
                 )
 
         return rows, differing
