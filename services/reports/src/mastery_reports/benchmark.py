@@ -5,7 +5,8 @@ schemas and streams of its own (``benchgrading``, ``benchreports`` under a
 fresh subject prefix) that it drops afterwards, so a stack's data is never
 touched. A stand-in for grading, with the real event store and relay,
 publishes a district's roster and catalogue and then grades at a steady
-rate; reports' real consumer and handler apply them. For each
+rate, in a process of its own so that the consumer does not slow it down;
+reports' real consumer and handler apply them in this one. For each
 ``MasteryChanged`` the latency is the time from its append's commit
 (``recorded_at``) to the moment its snapshot was written, inside the
 consumer's transaction. Reads go through ``Snapshots.json_of_student``, the
@@ -15,12 +16,16 @@ read a student's report route makes, from concurrent clients.
 from __future__ import annotations
 
 import asyncio
+import logging
+import multiprocessing
 import random
 import secrets
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection as Channel
 from uuid import UUID
 
 import asyncpg
@@ -297,6 +302,85 @@ async def read_load(
     return len(durations) / (time.monotonic() - started), durations
 
 
+class Graded(msgspec.Struct, frozen=True, kw_only=True):
+    """What the load generator appended once its run ended."""
+
+    grades: int
+    seconds: float
+
+
+def generate_load(
+    settings: Settings,
+    channel: Channel,
+    *,
+    students: int,
+    rate: float,
+    seconds: float,
+) -> None:
+    """Run grading's stand-in in a process of its own, so the rate it keeps
+    does not depend on the CPU the consumer under test takes."""
+    # Only warnings, to stderr: stdout carries the parent's result alone.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
+    )
+    asyncio.run(
+        grading_stand_in(
+            settings, channel, students=students, rate=rate, seconds=seconds
+        )
+    )
+
+
+async def grading_stand_in(
+    settings: Settings,
+    channel: Channel,
+    *,
+    students: int,
+    rate: float,
+    seconds: float,
+) -> None:
+    """Append the district, grade at ``rate`` once the parent says go, and
+    keep the relay running until it says stop."""
+    seed, student_ids, objectives, scale_id = district_events(students)
+    async with ServiceRuntime(
+        Service(name=SOURCE), settings, registry=CONTRACT
+    ).running() as grading:
+        store = EventStore(grading.pool, SOURCE, registry=CONTRACT)
+        for start in range(0, len(seed), 500):
+            await store.append_many(pending(seed[start : start + 500]))
+        channel.send(student_ids)
+        await asyncio.to_thread(channel.recv)
+
+        per_tick = rate * TICK
+        owed = 0.0
+        graded = 0
+        chooser = random.Random(2026)
+        started = time.monotonic()
+        next_tick = started
+        while time.monotonic() - started < seconds:
+            owed += per_tick
+            batch: list[Event] = []
+            while owed >= 1:
+                owed -= 1
+                batch += grade(
+                    student_ids[graded % len(student_ids)],
+                    chooser.choice(objectives),
+                    scale_id,
+                    level=chooser.randint(1, 4),
+                    day=graded // len(student_ids),
+                )
+                graded += 1
+            if batch:
+                await store.append_many(pending(batch))
+            next_tick += TICK
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+        elapsed = time.monotonic() - started
+        channel.send(Graded(grades=graded, seconds=elapsed))
+
+        # The relay must go on publishing what is still in the outbox.
+        await asyncio.to_thread(channel.recv)
+
+
 async def run_reports_benchmark(
     settings: Settings,
     *,
@@ -306,7 +390,8 @@ async def run_reports_benchmark(
     read_clients: int,
     read_seconds: float,
 ) -> BenchResult:
-    """Run the grade load and the read load on ``settings``' engines."""
+    """Run the grade load from a process of its own and the read load in
+    this one, on ``settings``' engines."""
     database_url, nats_url = settings.require_engines()
     prefix = f"bench{secrets.token_hex(4)}"
     settings = msgspec.structs.replace(
@@ -316,7 +401,6 @@ async def run_reports_benchmark(
         key_encryption_key=settings.key_encryption_key or new_key_encryption_key(),
     )
     writer = TimedWriter(FactsWriter(SINK, source="grading"))
-    source = Service(name=SOURCE)
     sink = Service(
         name=SINK,
         migrations=REPORTS.migrations,
@@ -330,16 +414,24 @@ async def run_reports_benchmark(
             ),
         ),
     )
-    seed, student_ids, objectives, scale_id = district_events(students)
+    # A fresh interpreter: a forked event loop and pools would be shared.
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    generator = context.Process(
+        target=generate_load,
+        args=(settings, theirs),
+        kwargs={"students": students, "rate": rate, "seconds": seconds},
+        name="bench-grading",
+    )
 
+    generator.start()
+    # Held here only by the generator, so its end ends our waits on it.
+    theirs.close()
     try:
-        async with (
-            ServiceRuntime(source, settings, registry=CONTRACT).running() as grading,
-            ServiceRuntime(sink, settings, registry=CONTRACT).running() as reports,
-        ):
-            store = EventStore(grading.pool, SOURCE, registry=CONTRACT)
-            for start in range(0, len(seed), 500):
-                await store.append_many(pending(seed[start : start + 500]))
+        student_ids: list[str] = await asyncio.to_thread(ours.recv)
+        async with ServiceRuntime(
+            sink, settings, registry=CONTRACT
+        ).running() as reports:
             snapshots = Snapshots(reports.pool, SINK)
 
             # The last student enrolled is the last seed event applied.
@@ -347,47 +439,31 @@ async def run_reports_benchmark(
                 if await snapshots.of_student(TENANT, student_ids[-1]) is not None:
                     break
                 await asyncio.sleep(POLL)
-            log.info("bench.seeded", students=students, events=len(seed))
+            log.info("bench.seeded", students=students)
 
-            per_tick = rate * TICK
-            owed = 0.0
-            graded = 0
-            chooser = random.Random(2026)
-            started = time.monotonic()
-            next_tick = started
-            while time.monotonic() - started < seconds:
-                owed += per_tick
-                batch: list[Event] = []
-                while owed >= 1:
-                    owed -= 1
-                    batch += grade(
-                        student_ids[graded % len(student_ids)],
-                        chooser.choice(objectives),
-                        scale_id,
-                        level=chooser.randint(1, 4),
-                        day=graded // len(student_ids),
-                    )
-                    graded += 1
-                if batch:
-                    await store.append_many(pending(batch))
-                next_tick += TICK
-                await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-            elapsed = time.monotonic() - started
-            caught_up = await drained(graded, writer.latencies, within=600)
-            log.info("bench.graded", grades=graded, seconds=round(elapsed, 1))
+            ours.send("go")
+            graded: Graded = await asyncio.to_thread(ours.recv)
+            caught_up = await drained(graded.grades, writer.latencies, within=600)
+            ours.send("stop")
+            log.info("bench.graded", grades=graded.grades, seconds=graded.seconds)
 
             reads, durations = await read_load(
                 snapshots, student_ids, clients=read_clients, seconds=read_seconds
             )
     finally:
+        # Closing our end stops a generator still waiting for a word.
+        ours.close()
+        await asyncio.to_thread(generator.join, 60)
+        if generator.is_alive():
+            generator.terminate()
         await drop(database_url, nats_url, Subjects(prefix=prefix))
 
     return BenchResult(
         students=students,
         grades_per_second=rate,
         seconds=seconds,
-        grades=graded,
-        achieved_grades_per_second=round(graded / elapsed, 1),
+        grades=graded.grades,
+        achieved_grades_per_second=round(graded.grades / graded.seconds, 1),
         append_to_snapshot=percentiles(writer.latencies),
         drained_after_seconds=round(caught_up, 2),
         reads_per_second=round(reads, 1),
