@@ -14,11 +14,13 @@ import asyncpg
 import msgspec
 import nats
 import pytest
+import structlog
 from nats.js.errors import NotFoundError
 
 from mastery_deploy.engines import EmbeddedNats
 from mastery_events.contract.objectives import ObjectiveSetCreated
 from mastery_events.envelope import PendingEvent
+from mastery_events.relay import Relay
 from mastery_events.runtime import RuntimeNotStartedError, Service, ServiceRuntime
 from mastery_events.settings import Settings
 from mastery_events.subjects import Subjects
@@ -166,3 +168,31 @@ async def test_a_running_service_seals_the_events_it_stores(
     async with pool.acquire() as connection:
         verdict = await Verifier(service.schema).verify(connection, "district-8")
     assert (verdict.events, verdict.sealed, verdict.findings) == (2, 2, [])
+
+
+async def test_a_relay_that_dies_of_a_fault_says_so(
+    service: Service, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay ended by an error it does not retry (a fault in the code, as
+    simulated here) is logged by the runtime, naming the task and the
+    error's type, so stored events that stop reaching the bus show."""
+
+    async def faulty(relay: Relay) -> None:
+        message = "a fault in the relay's own code"
+        raise LookupError(message)
+
+    monkeypatch.setattr(Relay, "_serve", faulty)
+
+    with structlog.testing.capture_logs() as logged:
+        async with ServiceRuntime(service, settings).running():
+
+            async def reported() -> bool:
+                return any(
+                    entry["event"] == "service.worker_failed" for entry in logged
+                )
+
+            await eventually(reported, within=DEADLINE, what="the relay's failure")
+
+    [failure] = [e for e in logged if e["event"] == "service.worker_failed"]
+    assert failure["task"] == f"{service.name}-relay"
+    assert failure["error"] == "LookupError"

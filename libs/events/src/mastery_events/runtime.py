@@ -532,6 +532,10 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(
             self._relay.run(), name=f"{self.service.name}-relay"
         )
+        # The relay retries whatever the engines throw at it; what ends it
+        # otherwise is a fault in the code, and stored events would stop
+        # reaching the bus without a word.
+        self._relay_task.add_done_callback(self._report_worker)
 
     async def _start_consumers(self) -> None:
         js = self._nats.jetstream()
