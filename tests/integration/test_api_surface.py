@@ -7,6 +7,7 @@ later is covered without editing this file.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,9 @@ from mastery_grading.app import create_app as create_grading
 from mastery_objectives.app import create_app as create_objectives
 from mastery_reports.app import create_app as create_reports
 from tests.tokens import TestKeys, bearer
+
+# Seconds a service may take to set up its streams before it is walked.
+READY_WITHIN = 30.0
 
 APPS: dict[str, Callable[[Settings], Litestar]] = {
     "objectives": create_objectives,
@@ -227,12 +231,18 @@ def surface(
     nats_url: str,
     subject_prefix: str,
 ) -> Iterator[Surface]:
-    """One service, running on the session's engines, trusting test keys."""
+    """One service, running on the session's engines, trusting test keys,
+    and ready: its streams are set up, so `/readyz` answers 200 and a 503
+    from it during the walk would be a fault."""
     keys = TestKeys(tmp_path)
     settings = keys.settings(
         database_url=database_url, nats_url=nats_url, subject_prefix=subject_prefix
     )
     with TestClient(APPS[request.param](settings)) as client:
+        deadline = time.monotonic() + READY_WITHIN
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, f"{request.param} never got ready"
+            time.sleep(0.05)
         yield Surface(client, keys)
 
 
