@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +31,7 @@ from mastery_events.history import (
     export_history,
     read_export,
 )
+from mastery_events.moments import TIME_FORMATS, as_utc
 from mastery_events.runtime import Service
 from mastery_events.seals import Sealer, tenants_of
 from mastery_events.settings import variable
@@ -41,7 +42,6 @@ AUDIT_GROUP = "mastery.audit"
 # What each service does inside an import's transaction, so that it does
 # not derive again the events the import brought along.
 IMPORTED_GROUP = "mastery.imported"
-TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
 
 
 def audit_url() -> str:
@@ -261,10 +261,3 @@ def import_(file: Path) -> None:
         raise click.ClickException(str(error)) from None
     for schema, count in counts.items():
         click.echo(f"{schema} {tenant_id}: {count} events imported")
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """Return ``moment`` with UTC as its zone when it was given without one."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

@@ -10,7 +10,6 @@ routes do. The launcher's ``audit`` group finds it through the
 from __future__ import annotations
 
 import asyncio
-import getpass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -20,6 +19,7 @@ import msgspec
 
 from mastery_events.contract import CONTRACT
 from mastery_events.ids import uuid7
+from mastery_events.moments import TIME_FORMATS, as_utc, operator
 from mastery_events.store import EventStore
 from mastery_events.subjects import InvalidTenantError, check_tenant_id
 from mastery_grading.auditor_access import audited_read, record_access
@@ -27,8 +27,6 @@ from mastery_grading.errors import GradingError, NoMasteryError
 from mastery_grading.roster_commands import command_settings
 from mastery_grading.service import SERVICE
 from mastery_grading.timeline_reads import MasteryCell, Timeline, TimelineReader
-
-TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
 
 
 class StudentAsOf(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,13 +37,6 @@ class StudentAsOf(msgspec.Struct, frozen=True, kw_only=True):
     as_of: datetime | None
     known_at: datetime | None
     mastery: list[MasteryCell]
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """Return ``moment`` in UTC when it was given without a zone."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 async def read_as_of(
@@ -110,7 +101,7 @@ async def read_as_of(
 )
 @click.option(
     "--auditor",
-    default=lambda: f"operator:{getpass.getuser()}",
+    default=operator,
     show_default="operator:<login>",
     help="Who asks, as the access event records it.",
 )

@@ -11,7 +11,6 @@ import structlog
 
 from mastery_events.contract.grading import AuditedRead, AuditorAccessed
 from mastery_events.envelope import PendingEvent
-from mastery_events.identity import Identity
 from mastery_events.ids import uuid7
 from mastery_events.store import EventStore
 
@@ -21,32 +20,6 @@ log = structlog.get_logger(__name__)
 def access_stream(access_id: UUID) -> str:
     """Return the id of the stream that holds one auditor's read."""
     return f"auditor-access-{access_id}"
-
-
-def access_of(
-    identity: Identity,
-    read: AuditedRead,
-    *,
-    student_id: str,
-    objective_id: UUID | None,
-    as_of: datetime | None,
-    known_at: datetime | None,
-    at: datetime,
-) -> AuditorAccessed | None:
-    """Return the event that records ``identity``'s read at ``at``, or
-    ``None`` when the reader is not an auditor."""
-    if not identity.has_role("auditor"):
-        return None
-
-    return audited_read(
-        identity.subject,
-        read,
-        student_id=student_id,
-        objective_id=objective_id,
-        as_of=as_of,
-        known_at=known_at,
-        at=at,
-    )
 
 
 def audited_read(

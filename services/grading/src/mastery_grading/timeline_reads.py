@@ -133,12 +133,7 @@ class TimelineReader:
     ) -> Timeline:
         """Return a timeline as believed at ``known_at``, with its state at
         ``as_of``."""
-        believed = (
-            "recorded_until IS NULL"
-            if known_at is None
-            else "recorded_from <= $4 AND (recorded_until IS NULL "
-            "OR recorded_until > $4)"
-        )
+        believed = believed_at(known_at, points="")
         arguments: list[object] = [tenant_id, student_id, objective_id]
         if known_at is not None:
             arguments.append(known_at)
@@ -207,12 +202,7 @@ class TimelineReader:
         """Return the state of each of a student's timelines at ``as_of``
         (the newest when ``None``) as believed at ``known_at`` (now when
         ``None``); a timeline with no point then is left out."""
-        believed = (
-            "p.recorded_until IS NULL"
-            if known_at is None
-            else "p.recorded_from <= $4 AND (p.recorded_until IS NULL "
-            "OR p.recorded_until > $4)"
-        )
+        believed = believed_at(known_at, points="p.")
         arguments: list[object] = [tenant_id, student_id, as_of]
         if known_at is not None:
             arguments.append(known_at)
@@ -266,3 +256,16 @@ class TimelineReader:
             )
 
         return [MasteryCell(**dict(row)) for row in rows]
+
+
+def believed_at(known_at: datetime | None, *, points: str) -> str:
+    """Return the condition that keeps the points believed at ``known_at``
+    (bound as ``$4``), or the points believed now when it is ``None``;
+    ``points`` prefixes the columns (``"p."``, or ``""`` for none)."""
+    if known_at is None:
+        return f"{points}recorded_until IS NULL"
+
+    return (
+        f"{points}recorded_from <= $4 AND ({points}recorded_until IS NULL "
+        f"OR {points}recorded_until > $4)"
+    )

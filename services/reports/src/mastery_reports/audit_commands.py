@@ -11,7 +11,6 @@ source services are found as the launcher finds them.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import sys
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from mastery_events.keyring import (
     LocalKeyWrapper,
     decode_key_encryption_key,
 )
+from mastery_events.moments import operator
 from mastery_events.runtime import Service
 from mastery_events.settings import Settings, SettingsError, variable
 from mastery_events.subjects import InvalidTenantError, check_tenant_id
@@ -102,7 +102,7 @@ def settings_with_key() -> tuple[Settings, str, Keyring]:
 )
 @click.option(
     "--auditor",
-    default=lambda: f"operator:{getpass.getuser()}",
+    default=operator,
     show_default="operator:<login>",
     help="Who asks, as the ReportReproduced event records it.",
 )

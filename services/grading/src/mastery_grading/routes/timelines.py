@@ -15,10 +15,11 @@ from litestar.params import FromPath, FromQuery, PathParameter
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from mastery_events.access import Caller, NotVisibleError, Owner, may, reads
+from mastery_events.contract.grading import AuditedRead
 from mastery_events.identity import Identity
 from mastery_events.runtime import ServiceRuntime
 from mastery_events.store import EventStore
-from mastery_grading.auditor_access import access_of, record_access
+from mastery_grading.auditor_access import audited_read, record_access
 from mastery_grading.errors import RecalculationNotFoundError, TimelineNotFoundError
 from mastery_grading.recalculation import Recalculation, Recalculations
 from mastery_grading.routes.callers import correlation_of
@@ -56,6 +57,34 @@ def check_visible(identity: Identity, tenant_id: str, section_id: str | None) ->
         raise NotVisibleError(identity.subject, tenant_id=tenant_id, action="read")
 
 
+async def note_auditor_read(
+    request: Request[Any, Any, Any],
+    identity: Identity,
+    events: EventStore,
+    read: AuditedRead,
+    student_id: str,
+    objective_id: UUID | None,
+    as_of: datetime | None,
+    known_at: datetime | None,
+) -> None:
+    """Record an auditor's read of a student's mastery as an
+    ``AuditorAccessed``; other callers' reads are not recorded."""
+    if not identity.has_role("auditor"):
+        return
+    access = audited_read(
+        identity.subject,
+        read,
+        student_id=student_id,
+        objective_id=objective_id,
+        as_of=as_of,
+        known_at=known_at,
+        at=datetime.now(UTC),
+    )
+    await record_access(
+        events, identity.tenant_id, access, correlation_id=correlation_of(request)
+    )
+
+
 @get(
     "/timelines/{student_id:str}/{objective_id:uuid}",
     guards=[reads(AREA)],
@@ -90,19 +119,9 @@ async def get_timeline(
         known_at=known_at.isoformat() if known_at else None,
         points=len(timeline.points),
     )
-    access = access_of(
-        identity,
-        "timeline",
-        student_id=student_id,
-        objective_id=objective_id,
-        as_of=as_of,
-        known_at=known_at,
-        at=datetime.now(UTC),
+    await note_auditor_read(
+        request, identity, events, "timeline", student_id, objective_id, as_of, known_at
     )
-    if access is not None:
-        await record_access(
-            events, tenant, access, correlation_id=correlation_of(request)
-        )
 
     return timeline
 
@@ -127,19 +146,9 @@ async def get_student_summary(
     if not cells:
         raise NotVisibleError(identity.subject, tenant_id=tenant, action="read")
 
-    access = access_of(
-        identity,
-        "student-summary",
-        student_id=student_id,
-        objective_id=None,
-        as_of=as_of,
-        known_at=known_at,
-        at=datetime.now(UTC),
+    await note_auditor_read(
+        request, identity, events, "student-summary", student_id, None, as_of, known_at
     )
-    if access is not None:
-        await record_access(
-            events, tenant, access, correlation_id=correlation_of(request)
-        )
 
     return cells
 
