@@ -202,11 +202,11 @@ class AssessmentStore:
             self.pool.acquire() as connection,
             tenant_transaction(connection, tenant_id),
         ):
-            if request.claim is not None:
-                kept = await self.keys.claim(connection, tenant_id, request.claim)
-                if kept is not None:
-                    log.info("assessment.replayed", tenant=tenant_id)
-                    return msgspec.json.decode(kept, type=AssessmentView)
+            kept = await self.keys.kept_answer(
+                connection, tenant_id, request.claim, AssessmentView
+            )
+            if kept is not None:
+                return kept
 
             facts = await self._facts(
                 connection,
@@ -220,8 +220,7 @@ class AssessmentStore:
                 connection, [event], request, at=command.at
             )
             (view,) = await self._insert([event], [envelope], connection, tenant_id)
-            if request.claim is not None:
-                await self.keys.keep(connection, tenant_id, request.claim, view)
+            await self.keys.keep(connection, tenant_id, request.claim, view)
 
         log.info(
             "assessment.recorded",
@@ -238,11 +237,11 @@ class AssessmentStore:
             self.pool.acquire() as connection,
             tenant_transaction(connection, tenant_id),
         ):
-            if request.claim is not None:
-                kept = await self.keys.claim(connection, tenant_id, request.claim)
-                if kept is not None:
-                    log.info("assessment_batch.replayed", tenant=tenant_id)
-                    return msgspec.json.decode(kept, type=BatchRecorded)
+            kept = await self.keys.kept_answer(
+                connection, tenant_id, request.claim, BatchRecorded
+            )
+            if kept is not None:
+                return kept
 
             facts = await self._facts(
                 connection,
@@ -268,8 +267,7 @@ class AssessmentStore:
                     for index, event in enumerate(events)
                 ),
             )
-            if request.claim is not None:
-                await self.keys.keep(connection, tenant_id, request.claim, answer)
+            await self.keys.keep(connection, tenant_id, request.claim, answer)
 
         log.info(
             "assessment_batch.recorded",
@@ -406,11 +404,11 @@ class AssessmentStore:
             self.pool.acquire() as connection,
             tenant_transaction(connection, tenant_id),
         ):
-            if request.claim is not None:
-                kept = await self.keys.claim(connection, tenant_id, request.claim)
-                if kept is not None:
-                    log.info("assessment_correction.replayed", tenant=tenant_id)
-                    return msgspec.json.decode(kept, type=AssessmentView)
+            kept = await self.keys.kept_answer(
+                connection, tenant_id, request.claim, AssessmentView
+            )
+            if kept is not None:
+                return kept
 
             # The row lock makes a second correction of the same assessment
             # wait for this one, then decide on what this one left.
@@ -429,8 +427,7 @@ class AssessmentStore:
             view = await self._append_correction(
                 connection, current, event, request, at=command.at
             )
-            if request.claim is not None:
-                await self.keys.keep(connection, tenant_id, request.claim, view)
+            await self.keys.keep(connection, tenant_id, request.claim, view)
 
         log.info(
             "assessment.corrected",

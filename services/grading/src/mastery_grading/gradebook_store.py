@@ -95,10 +95,11 @@ class GradebookStore:
             self.pool.acquire() as connection,
             tenant_transaction(connection, tenant_id),
         ):
-            if request.claim is not None:
-                kept = await self.keys.claim(connection, tenant_id, request.claim)
-                if kept is not None:
-                    return msgspec.json.decode(kept, type=GradeView)
+            kept = await self.keys.kept_answer(
+                connection, tenant_id, request.claim, GradeView
+            )
+            if kept is not None:
+                return kept
             students = await section_students(
                 connection, self.tables, tenant_id, command.section_id
             )
@@ -135,8 +136,7 @@ class GradebookStore:
                 envelope.stream_version,
                 msgspec.json.encode(state).decode(),
             )
-            if request.claim is not None:
-                await self.keys.keep(connection, tenant_id, request.claim, view)
+            await self.keys.keep(connection, tenant_id, request.claim, view)
 
         log.info(
             "traditional_grade.recorded",
@@ -156,10 +156,11 @@ class GradebookStore:
             self.pool.acquire() as connection,
             tenant_transaction(connection, tenant_id),
         ):
-            if request.claim is not None:
-                kept = await self.keys.claim(connection, tenant_id, request.claim)
-                if kept is not None:
-                    return msgspec.json.decode(kept, type=GradeView)
+            kept = await self.keys.kept_answer(
+                connection, tenant_id, request.claim, GradeView
+            )
+            if kept is not None:
+                return kept
             row = await connection.fetchrow(
                 f"SELECT state, recorded_at, stream_version "
                 f"FROM {self.tables.traditional_grades} "
@@ -195,8 +196,7 @@ class GradebookStore:
                 recorded_at=current.recorded_at,
                 stream_version=envelope.stream_version,
             )
-            if request.claim is not None:
-                await self.keys.keep(connection, tenant_id, request.claim, view)
+            await self.keys.keep(connection, tenant_id, request.claim, view)
 
         log.info(
             "traditional_grade.voided", tenant=tenant_id, grade=str(command.grade_id)
@@ -210,10 +210,11 @@ class GradebookStore:
             self.pool.acquire() as connection,
             tenant_transaction(connection, tenant_id),
         ):
-            if request.claim is not None:
-                kept = await self.keys.claim(connection, tenant_id, request.claim)
-                if kept is not None:
-                    return msgspec.json.decode(kept, type=BridgeView)
+            kept = await self.keys.kept_answer(
+                connection, tenant_id, request.claim, BridgeView
+            )
+            if kept is not None:
+                return kept
             known = await section_known(
                 connection, self.tables, tenant_id, command.section_id
             )
@@ -247,8 +248,7 @@ class GradebookStore:
                 envelope.stream_version,
                 msgspec.json.encode(view).decode(),
             )
-            if request.claim is not None:
-                await self.keys.keep(connection, tenant_id, request.claim, view)
+            await self.keys.keep(connection, tenant_id, request.claim, view)
 
         log.info(
             "grade_bridge.set",

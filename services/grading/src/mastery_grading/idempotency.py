@@ -12,11 +12,17 @@ request may use it again.
 from __future__ import annotations
 
 import hashlib
+from typing import TypeVar
 
 import msgspec
+import structlog
 
 from mastery_events.database import Connection
 from mastery_grading.errors import IdempotencyKeyReusedError
+
+log = structlog.get_logger()
+
+Answer = TypeVar("Answer", bound=msgspec.Struct)
 
 
 class IdempotencyClaim(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,16 +57,23 @@ class IdempotencyKeys:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    async def claim(
-        self, connection: Connection, tenant_id: str, claim: IdempotencyClaim
-    ) -> bytes | None:
-        """Claim ``claim``'s key for this transaction, or return the JSON
-        answer kept for it when the same request came before.
+    async def kept_answer(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        claim: IdempotencyClaim | None,
+        answer_type: type[Answer],
+    ) -> Answer | None:
+        """Claim the request's key for this transaction and return ``None``,
+        or return the answer kept for it when the same request came before.
 
-        A concurrent request with the same key waits here until the first
-        one's transaction ends, then sees its answer (or, when it rolled
-        back, claims the key itself).
+        A request without a key claims nothing. A concurrent request with
+        the same key waits here until the first one's transaction ends,
+        then sees its answer (or, when it rolled back, claims the key
+        itself).
         """
+        if claim is None:
+            return None
         claimed = await connection.fetchval(
             f"INSERT INTO {self._table} (tenant_id, key, digest, answer) "
             "VALUES ($1, $2, $3, 'null') ON CONFLICT DO NOTHING RETURNING true",
@@ -79,19 +92,21 @@ class IdempotencyKeys:
         assert row is not None
         if row["digest"] != claim.digest:
             raise IdempotencyKeyReusedError(claim.key)
+        log.info("request.replayed", tenant=tenant_id, answer=answer_type.__name__)
 
-        kept: str = row["answer"]
-
-        return kept.encode()
+        return msgspec.json.decode(row["answer"], type=answer_type)
 
     async def keep(
         self,
         connection: Connection,
         tenant_id: str,
-        claim: IdempotencyClaim,
+        claim: IdempotencyClaim | None,
         answer: msgspec.Struct,
     ) -> None:
-        """Keep the answer to the request that claimed the key."""
+        """Keep the answer to the request that claimed the key, if it
+        came with one."""
+        if claim is None:
+            return
         await connection.execute(
             f"UPDATE {self._table} SET answer = $3::json "
             "WHERE tenant_id = $1 AND key = $2",
