@@ -127,6 +127,33 @@ async def test_gradebook_refusals_store_nothing(school: School) -> None:
         assert await count_rows(school.pool, SCHEMA, table, school.tenant) == 0
 
 
+async def test_a_retried_grade_and_void_record_once_and_answer_alike(
+    school: School,
+) -> None:
+    """A grade and its void each sent twice with the same key: one event
+    each, the retry answered with the first answer, and the key refused for
+    a different grade."""
+    grade_path = f"/sections/{ROOM_12}/traditional-grades"
+    first = await school.post(grade_path, points(), key="spelling-ana")
+    retried = await school.post(grade_path, points(), key="spelling-ana")
+    other = await school.post(grade_path, points(points=12), key="spelling-ana")
+    void_path = f"/traditional-grades/{first.json()['grade_id']}/void"
+    reason = {"reason": "Graded against the wrong list"}
+    voided = await school.post(void_path, reason, key="void-spelling-ana")
+    void_retried = await school.post(void_path, reason, key="void-spelling-ana")
+
+    assert first.status_code == 201, first.text
+    assert retried.status_code == 201, retried.text
+    assert retried.json() == first.json()
+    assert other.status_code == 422, other.text
+    assert voided.status_code == 200, voided.text
+    assert void_retried.json() == voided.json()
+    assert await school.events() == 2
+    assert (
+        await count_rows(school.pool, SCHEMA, "traditional_grades", school.tenant) == 1
+    )
+
+
 async def test_new_cuts_replace_the_old_and_keep_both_in_the_log(
     school: School,
 ) -> None:
