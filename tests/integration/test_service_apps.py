@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from mastery_deploy.engines import EmbeddedNats, EmbeddedPostgres
+from mastery_events.relay import Relay
 from mastery_events.settings import Settings
 from mastery_events.subjects import Subjects
 from mastery_grading.app import create_app as create_grading
@@ -101,6 +102,35 @@ async def test_a_service_with_its_engines_is_live_ready_and_documented(
     finally:
         await bus.close()
     assert info.config.subjects == [f"{settings.subject_prefix}.{service}.>"]
+
+
+async def test_a_relay_ended_by_a_fault_makes_the_service_not_alive(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay that dies of an error in its own code will publish nothing
+    more: /healthz answers 503 naming it, so the orchestrator restarts the
+    process, while /readyz still says the engines answer."""
+
+    async def faulty(relay: Relay) -> None:
+        message = "a fault in the relay's own code"
+        raise LookupError(message)
+
+    monkeypatch.setattr(Relay, "_serve", faulty)
+    app = create_grading(settings)
+
+    async with AsyncTestClient(app=app) as client:
+        dead = await answer_with(client, "/healthz", 503)
+        ready = await client.get("/readyz")
+
+    assert dead.headers["content-type"] == PROBLEM_JSON
+    assert dead.json() == {
+        "status": 503,
+        "title": "Service not alive",
+        "detail": "grading has background tasks that failed: "
+        "grading-relay (LookupError)",
+        "failed": {"grading-relay": "LookupError"},
+    }
+    assert ready.status_code == 200
 
 
 async def test_a_service_whose_nats_is_down_starts_but_is_not_ready(

@@ -9,8 +9,14 @@ events into its own tables. A service whose NATS is away still starts, answers
 "not ready", and catches up once NATS answers, rather than crashing in a
 loop. Shutdown runs in the opposite order of start-up.
 
-Nothing here knows about HTTP: each service's web layer asks for readiness
-and turns a ``NotReadyError`` into its own response.
+A background task that ends by a fault in its own code (the relay, a
+consumer, a worker, the bus link) is logged, and from then on the process
+no longer counts as alive, so an orchestrator's liveness probe restarts it
+rather than leaving stored events unpublished or unapplied.
+
+Nothing here knows about HTTP: each service's web layer asks for liveness
+and readiness and turns a ``NotAliveError`` or ``NotReadyError`` into its
+own response.
 """
 
 from __future__ import annotations
@@ -154,7 +160,8 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Liveness(msgspec.Struct, frozen=True, kw_only=True):
-    """The answer of a process that runs, whatever its engines do."""
+    """The answer of a process whose background tasks all still run,
+    whatever its engines do."""
 
     status: str = "alive"
 
@@ -183,6 +190,18 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
 
 class RuntimeNotStartedError(EventsError):
     """Raised when a service's engines are asked for before it started."""
+
+
+class NotAliveError(EventsError):
+    """Raised when a service is asked whether it lives after one of its
+    background tasks ended by a fault; ``failed`` maps each such task to
+    the type of its error."""
+
+    def __init__(self, service: str, failed: dict[str, str]) -> None:
+        self.service = service
+        self.failed = dict(failed)
+        tasks = ", ".join(f"{task} ({error})" for task, error in failed.items())
+        super().__init__(f"{service} has background tasks that failed: {tasks}")
 
 
 class NotReadyError(EventsError):
@@ -230,6 +249,7 @@ class ServiceRuntime:
         self._consumers: list[tuple[DurableConsumer, asyncio.Task[None]]] = []
         self._keyring: Keyring | None = None
         self._workers: list[tuple[Worker, asyncio.Task[None]]] = []
+        self._failed: dict[str, str] = {}
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -369,6 +389,14 @@ class ServiceRuntime:
             database=await self._database_answers(),
             nats=self._nats.is_connected and self._streams_ready,
         )
+
+    def require_alive(self) -> Liveness:
+        """Return the liveness while every background task runs or ended
+        cleanly, else raise ``NotAliveError``."""
+        if self._failed:
+            raise NotAliveError(self.service.name, self._failed)
+
+        return Liveness()
 
     async def require_ready(self) -> Readiness:
         """Return the readiness when every engine answers, else raise
@@ -596,23 +624,25 @@ class ServiceRuntime:
             await asyncio.wait([task])
 
     def _report_worker(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            self._log.error(
-                "service.worker_failed",
-                task=task.get_name(),
-                error=type(error).__name__,
-            )
+        if (error := self._fault_of(task)) is not None:
+            self._log.error("service.worker_failed", task=task.get_name(), error=error)
 
     def _report_consumer(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            self._log.error(
-                "bus.consumer_failed", task=task.get_name(), error=type(error).__name__
-            )
+        if (error := self._fault_of(task)) is not None:
+            self._log.error("bus.consumer_failed", task=task.get_name(), error=error)
 
     def _report_bus_link(self, task: asyncio.Task[None]) -> None:
-        # Without this, a link that failed would only show as "not ready".
-        if not task.cancelled() and (error := task.exception()) is not None:
-            self._log.error("bus.link_failed", error=type(error).__name__)
+        if (error := self._fault_of(task)) is not None:
+            self._log.error("bus.link_failed", error=error)
+
+    def _fault_of(self, task: asyncio.Task[None]) -> str | None:
+        # A task that ends by an error while the service runs will not come
+        # back; remembering it makes the process answer "not alive".
+        if task.cancelled() or (error := task.exception()) is None:
+            return None
+        self._failed[task.get_name()] = type(error).__name__
+
+        return type(error).__name__
 
     async def _on_nats_error(self, error: Exception) -> None:
         self._log.warning("bus.error", error=type(error).__name__)

@@ -49,7 +49,13 @@ from mastery_events.api_security import (
 )
 from mastery_events.identity import Identity, VerificationKeys
 from mastery_events.log_output import stdlib_formatter, structlog_processors
-from mastery_events.runtime import Liveness, NotReadyError, Readiness, ServiceRuntime
+from mastery_events.runtime import (
+    Liveness,
+    NotAliveError,
+    NotReadyError,
+    Readiness,
+    ServiceRuntime,
+)
 from mastery_events.settings import Settings
 from mastery_events.tracing import (
     configure_tracing,
@@ -86,8 +92,10 @@ def service_app(
 
     @get("/healthz", tags=["probes"], sync_to_thread=False)
     def healthz() -> Liveness:
-        """Answer while the process runs, whatever its engines do."""
-        return Liveness()
+        """Answer 200 while the process and its background tasks run,
+        whatever its engines do; 503 once a task ended by a fault, so the
+        orchestrator restarts the process."""
+        return runtime.require_alive()
 
     @get("/readyz", tags=["probes"])
     async def readyz() -> Readiness:
@@ -115,6 +123,7 @@ def service_app(
                 ProblemDetailsConfig(
                     enable_for_all_http_exceptions=True,
                     exception_to_problem_detail_map={
+                        NotAliveError: not_alive,
                         NotReadyError: not_ready,
                         **problem_map(),
                     },
@@ -182,6 +191,17 @@ def caller(request: Request[Identity, Any, Any]) -> Identity:
     return identity_of(request)
 
 
+def not_alive(error: NotAliveError) -> ProblemDetailsException:
+    """Describe a process whose background tasks failed as an RFC 9457
+    problem."""
+    return ProblemDetailsException(
+        status_code=503,
+        title="Service not alive",
+        detail=str(error),
+        extra={"failed": error.failed},
+    )
+
+
 def not_ready(error: NotReadyError) -> ProblemDetailsException:
     """Describe an engine that does not answer as an RFC 9457 problem."""
     return ProblemDetailsException(
@@ -231,7 +251,9 @@ def log_config(
             log_exceptions="always",
             # A caller's mistake or a missing engine is not a server fault.
             disable_stack_trace={
-                *quiet_errors(NotReadyError, NotAllowedError, NotVisibleError),
+                *quiet_errors(
+                    NotAliveError, NotReadyError, NotAllowedError, NotVisibleError
+                ),
                 *quiet_errors(*refusals),
                 *CLIENT_ERRORS,
             },
