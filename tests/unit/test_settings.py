@@ -187,3 +187,25 @@ def test_a_key_encryption_key_of_32_bytes_is_accepted() -> None:
     settings = Settings.from_environment({"MASTERY_KEY_ENCRYPTION_KEY": key})
 
     assert settings.key_encryption_key == key
+
+
+def test_trusted_proxies_and_the_rate_limit_are_read_and_checked() -> None:
+    """Networks and addresses are accepted with spaces trimmed; a host name
+    or a zero limit is refused by variable."""
+    settings = Settings.from_environment(
+        {
+            "MASTERY_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
+            "MASTERY_RATE_LIMIT": "600",
+        }
+    )
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_environment(
+            {"MASTERY_TRUSTED_PROXIES": "ingress.local", "MASTERY_RATE_LIMIT": "0"}
+        )
+
+    assert settings.trusted_proxies == "10.0.0.0/8,192.0.2.1"
+    assert settings.rate_limit == 600
+    assert [problem.split()[0] for problem in refused.value.problems] == [
+        "MASTERY_RATE_LIMIT",
+        "MASTERY_TRUSTED_PROXIES",
+    ]

@@ -12,8 +12,9 @@ and a rate limit with::
 
     @post("/imports", opt={BULK: True}, request_max_body_size=BULK_BODY_LIMIT)
 
-Public and bulk routes are rate limited per client address; every other
-route is authenticated, so its caller is known and accountable.
+Public and bulk routes are rate limited per client address, counted
+across every replica of the service (``mastery_events.rate_limits``); every
+other route is authenticated, so its caller is known and accountable.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from mastery_events.identity import (
     bearer_token_class,
     identity_from_claims,
 )
+from mastery_events.rate_limits import RATE_LIMIT_STORE
 
 PUBLIC = "public"
 BULK = "bulk"
@@ -52,8 +54,6 @@ UNLOGGED = "unlogged"
 OPEN_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/schema"]
 BODY_LIMIT = 1024 * 1024
 BULK_BODY_LIMIT = 20 * 1024 * 1024
-# Requests per minute from one client address to public and bulk routes.
-RATE_LIMIT = 120
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
@@ -113,15 +113,18 @@ async def loaded_keys(
     yield keys
 
 
-def rate_limit() -> RateLimitConfig:
-    """Limit public and bulk routes per client address, in this process."""
+def rate_limit(per_minute: int) -> RateLimitConfig:
+    """Limit public and bulk routes to ``per_minute`` requests from each
+    client address, counted in the store every replica shares."""
 
     def is_limited(request: Request[Any, Any, Any]) -> bool:
         opt = request.scope["route_handler"].opt
         return bool(opt.get(PUBLIC) or opt.get(BULK))
 
     return RateLimitConfig(
-        rate_limit=("minute", RATE_LIMIT), check_throttle_handler=is_limited
+        rate_limit=("minute", per_minute),
+        check_throttle_handler=is_limited,
+        store=RATE_LIMIT_STORE,
     )
 
 

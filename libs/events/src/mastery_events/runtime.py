@@ -31,6 +31,7 @@ import msgspec
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
+from nats.js.kv import KeyValue
 
 from mastery_events import metrics
 from mastery_events.checkpoints import Checkpoints, Lag
@@ -54,6 +55,7 @@ from mastery_events.keyring import (
     keyring_migrations,
 )
 from mastery_events.migrations import Migration, event_store_migrations, migrate
+from mastery_events.rate_limits import bucket_name, open_counts_bucket
 from mastery_events.relay import Relay, RelaySettings
 from mastery_events.seals import SealingWorker
 from mastery_events.settings import Settings, variable
@@ -250,6 +252,7 @@ class ServiceRuntime:
         self._keyring: Keyring | None = None
         self._workers: list[tuple[Worker, asyncio.Task[None]]] = []
         self._failed: dict[str, str] = {}
+        self._rate_counts: KeyValue | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -276,6 +279,14 @@ class ServiceRuntime:
     def nats(self) -> NatsClient:
         """The service's NATS connection (it may still be connecting)."""
         return self._nats
+
+    def rate_counts(self) -> KeyValue | None:
+        """Return the bucket of rate-limit counts the service's replicas
+        share, or ``None`` while NATS is not connected."""
+        if self._rate_counts is None or not self._nats.is_connected:
+            return None
+
+        return self._rate_counts
 
     async def start(self) -> None:
         """Open the pool, migrate the schema, and begin linking to the bus."""
@@ -523,6 +534,11 @@ class ServiceRuntime:
                     )
                 await ensure_dead_letter_stream(
                     js, subjects=self.subjects, settings=wanted
+                )
+                self._rate_counts = await open_counts_bucket(
+                    js,
+                    bucket_name(self.subjects.prefix, self.service.name),
+                    replicas=self.settings.nats_replicas,
                 )
             except StreamSetupError as error:
                 # Only an operator can fix this; stay not ready and say why.

@@ -49,6 +49,7 @@ from mastery_events.api_security import (
 )
 from mastery_events.identity import Identity, VerificationKeys
 from mastery_events.log_output import stdlib_formatter, structlog_processors
+from mastery_events.rate_limits import RATE_LIMIT_STORE, SharedCounts
 from mastery_events.runtime import (
     Liveness,
     NotAliveError,
@@ -109,11 +110,12 @@ def service_app(
         middleware=[
             named_request_span,
             request_metrics(name).middleware,
-            rate_limit().middleware,
+            rate_limit(runtime.settings.rate_limit).middleware,
         ],
         before_send=[add_security_headers],
         dependencies={"identity": Provide(caller, sync_to_thread=False)},
         request_max_body_size=BODY_LIMIT,
+        stores={RATE_LIMIT_STORE: SharedCounts(runtime.rate_counts)},
         template_config=template_config,
         openapi_config=OpenAPIConfig(
             title=f"Mastery {name}", version=version(distribution)
@@ -282,4 +284,8 @@ def serve(app: Litestar, settings: Settings, *, service: str) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        # Behind a proxy, the client is the address the proxy forwards, and
+        # only a proxy the operator trusts may say who the client is.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )

@@ -8,6 +8,7 @@ rather than one restart at a time. ``docs/configuration.md`` lists them all.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ NATS_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
 MAX_REPLICAS = 5
 # RFC 7518 asks for a key at least as long as the HS256 hash.
 MIN_SECRET_LENGTH = 32
+MAX_RATE_LIMIT = 100_000
 LOOPBACK_HTTP = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 HOST = re.compile(r"^[A-Za-z0-9.:_-]+$")
 
@@ -80,6 +82,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_jwks: str | None = None
     jwt_secret: str | None = None
     key_encryption_key: str | None = None
+    rate_limit: int = 120
+    trusted_proxies: str = "127.0.0.1"
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -128,6 +132,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             jwt_secret=reader.read("jwt_secret", None, parse_secret),
             key_encryption_key=reader.read(
                 "key_encryption_key", None, parse_key_encryption_key
+            ),
+            rate_limit=reader.read("rate_limit", defaults.rate_limit, parse_rate_limit),
+            trusted_proxies=reader.read(
+                "trusted_proxies", defaults.trusted_proxies, parse_trusted_proxies
             ),
         )
         reader.problems.extend(port_clashes(settings))
@@ -325,6 +333,31 @@ def parse_key_encryption_key(raw: str) -> str:
     """Accept a key-encryption key: 32 random bytes in URL-safe base64."""
     decode_key_encryption_key(raw)
     return raw
+
+
+def parse_rate_limit(raw: str) -> int:
+    """Accept a number of requests a minute."""
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_RATE_LIMIT:
+        message = f"must be a whole number of requests a minute, 1 to {MAX_RATE_LIMIT}"
+        raise ValueError(message)
+    return int(raw)
+
+
+def parse_trusted_proxies(raw: str) -> str:
+    """Accept ``*``, or IP addresses and networks separated by commas."""
+    if raw == "*":
+        return raw
+    proxies = [proxy.strip() for proxy in raw.split(",")]
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy)
+        except ValueError:
+            message = (
+                "must be IP addresses or networks (10.0.0.0/8) separated by "
+                "commas, or *"
+            )
+            raise ValueError(message) from None
+    return ",".join(proxies)
 
 
 def port_clashes(settings: Settings) -> list[str]:
