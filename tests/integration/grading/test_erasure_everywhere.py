@@ -123,10 +123,18 @@ async def district(
         yield found
 
 
-async def mastery(database_url: str, *arguments: str) -> Result:
-    """Run the ``mastery`` command against the session's database."""
+async def mastery(
+    database_url: str, *arguments: str, bus: Subjects | None = None, nats_url: str = ""
+) -> Result:
+    """Run the ``mastery`` command against the session's database, and
+    its NATS under ``bus``'s prefix when given."""
     runner = CliRunner()
     environment = {"MASTERY_DATABASE_URL": database_url}
+    if bus is not None:
+        environment |= {
+            "MASTERY_NATS_URL": nats_url,
+            "MASTERY_SUBJECT_PREFIX": bus.prefix,
+        }
     return await asyncio.to_thread(
         runner.invoke, main, list(arguments), env=environment
     )
@@ -276,7 +284,13 @@ async def test_an_erased_student_leaves_no_name_or_email_anywhere(
         )
 
     verified = await mastery(
-        database_url, "audit", "verify", "--tenant", district.tenant
+        database_url,
+        "audit",
+        "verify",
+        "--tenant",
+        district.tenant,
+        bus=district.subjects,
+        nats_url=nats_url,
     )
     exported = await mastery(
         database_url, "audit", "export", "--tenant", district.tenant

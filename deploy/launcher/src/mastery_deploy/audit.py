@@ -21,9 +21,12 @@ from typing import BinaryIO
 
 import asyncpg
 import click
+import nats
+from nats.errors import Error as NatsError
 
 from mastery_deploy.cli import load_settings
 from mastery_deploy.services import installed_services
+from mastery_events.anchors import SealAnchors
 from mastery_events.errors import EventsError
 from mastery_events.history import (
     HistoryImport,
@@ -34,8 +37,8 @@ from mastery_events.history import (
 from mastery_events.moments import TIME_FORMATS, as_utc
 from mastery_events.runtime import Service
 from mastery_events.seals import Sealer, tenants_of
-from mastery_events.settings import variable
-from mastery_events.subjects import InvalidTenantError, check_tenant_id
+from mastery_events.settings import Settings, variable
+from mastery_events.subjects import InvalidTenantError, Subjects, check_tenant_id
 from mastery_events.verification import Verdict, Verifier
 
 AUDIT_GROUP = "mastery.audit"
@@ -138,32 +141,85 @@ def seal(tenant: str | None) -> None:
         click.echo(f"{schema} {tenant_id}: {count} events sealed")
 
 
+@contextlib.asynccontextmanager
+async def anchors_on(settings: Settings) -> AsyncIterator[SealAnchors]:
+    """Yield the seal anchors on the configured NATS, or stop the command
+    saying why they cannot be read."""
+    if settings.nats_url is None:
+        message = (
+            f"{variable('nats_url')} is not set, so the seals cannot be "
+            "compared with their anchors; give it, or pass --no-anchors"
+        )
+        raise click.ClickException(message)
+    try:
+        client = await nats.connect(
+            settings.nats_url.split(","),
+            connect_timeout=2,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+        )
+    except (OSError, TimeoutError, NatsError) as error:
+        message = (
+            f"NATS does not answer ({type(error).__name__}), so the seals "
+            "cannot be compared with their anchors; pass --no-anchors to "
+            "verify without them"
+        )
+        raise click.ClickException(message) from None
+    try:
+        yield SealAnchors(client.jetstream(), Subjects(prefix=settings.subject_prefix))
+    finally:
+        await client.close()
+
+
 @audit.command()
 @click.option("--tenant", help="Verify only this tenant (default: every tenant).")
-def verify(tenant: str | None) -> None:
-    """Recompute every hash chain and seal; name the first event changed,
-    deleted or reordered, and exit 1 if there is one."""
+@click.option(
+    "--anchors/--no-anchors",
+    default=True,
+    show_default=True,
+    help="Compare each tenant's seals with the newest anchor on NATS.",
+)
+def verify(tenant: str | None, anchors: bool) -> None:
+    """Recompute every hash chain and seal, and compare the seals with
+    their anchors on NATS; name the first event changed, deleted or
+    reordered, and exit 1 if there is one."""
+    settings = load_settings()
     url = audit_url()
     tenant = checked_tenant(tenant)
 
     async def run() -> list[Verdict]:
         verdicts = []
-        async with connected(url) as connection:
+        async with contextlib.AsyncExitStack() as stack:
+            board = (
+                await stack.enter_async_context(anchors_on(settings))
+                if anchors
+                else None
+            )
+            connection = await stack.enter_async_context(connected(url))
             for service in installed_services():
                 for tenant_id in await tenants_to_audit(connection, service, tenant):
+                    anchor = None
+                    if board is not None:
+                        anchor = await board.latest(service.schema, tenant_id)
                     verifier = Verifier(service.schema)
-                    verdicts.append(await verifier.verify(connection, tenant_id))
+                    verdicts.append(
+                        await verifier.verify(connection, tenant_id, anchor=anchor)
+                    )
         return verdicts
 
     try:
         verdicts = asyncio.run(run())
-    except (EventsError, OSError, asyncpg.PostgresError) as error:
+    except (EventsError, OSError, asyncpg.PostgresError, NatsError) as error:
         raise click.ClickException(str(error)) from None
 
+    if not anchors:
+        click.echo("anchors not compared (--no-anchors)", err=True)
     broken = [verdict for verdict in verdicts if not verdict.intact]
     for verdict in verdicts:
         where = f"{verdict.schema} {verdict.tenant_id}"
         counts = f"{verdict.events} events, {verdict.sealed} sealed"
+        if anchors:
+            counts += f", {anchored(verdict)}"
         if verdict.intact:
             click.echo(f"intact: {where}: {counts}")
             continue
@@ -173,6 +229,14 @@ def verify(tenant: str | None) -> None:
         click.echo(f"  {verdict.findings[0].describe()}")
     if broken:
         raise SystemExit(1)
+
+
+def anchored(verdict: Verdict) -> str:
+    """Say which anchor a verdict's seals were compared with."""
+    if verdict.anchor is None:
+        return "no anchor yet"
+    when = verdict.anchor.anchored_at.isoformat(timespec="seconds")
+    return f"anchored up to seal {verdict.anchor.seal_number} at {when}"
 
 
 @audit.command()

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from mastery_events.anchors import Anchor
 from mastery_events.cloudevents import (
     CONTENT_TYPE,
     CONTENT_TYPE_HEADER,
@@ -40,6 +41,7 @@ DOCUMENT_PATH = Path("docs/asyncapi.json")
 REGENERATE = "uv run python -m mastery_events.asyncapi"
 SCHEMAS = "#/components/schemas/"
 DEAD_LETTER = "DeadLetter"
+SEAL_ANCHOR = "SealAnchor"
 
 _UUID: dict[str, Any] = {"type": "string", "format": "uuid"}
 _TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
@@ -57,7 +59,7 @@ def build_document(registry: Registry, subjects: Subjects) -> dict[str, Any]:
     event_types = list(registry)
     payloads = [event_type.payload for event_type in event_types]
     _, schemas = msgspec.json.schema_components(
-        payloads, ref_template=SCHEMAS + "{name}"
+        [*payloads, Anchor], ref_template=SCHEMAS + "{name}"
     )
 
     channels: dict[str, Any] = {}
@@ -71,6 +73,9 @@ def build_document(registry: Registry, subjects: Subjects) -> dict[str, Any]:
     channels[DEAD_LETTER] = _dead_letter_channel(subjects)
     operations[f"park{DEAD_LETTER}"] = _park_operation()
     messages[DEAD_LETTER] = _dead_letter_message()
+    channels[SEAL_ANCHOR] = _anchor_channel(subjects)
+    operations[f"anchor{SEAL_ANCHOR}"] = _anchor_operation()
+    messages[SEAL_ANCHOR] = _anchor_message()
 
     return {
         "asyncapi": ASYNCAPI_VERSION,
@@ -189,6 +194,10 @@ def _parameters() -> dict[str, Any]:
             "description": "The consumer that gave the message up.",
             "examples": ["reports-projector"],
         },
+        "schema": {
+            "description": "The service whose log the seal belongs to.",
+            "examples": ["grading"],
+        },
     }
 
 
@@ -305,6 +314,56 @@ def _dead_letter_message() -> dict[str, Any]:
                 "published in; each event's own message has its current schema."
             )
         },
+    }
+
+
+def _anchor_channel(subjects: Subjects) -> dict[str, Any]:
+    return {
+        "address": subjects.anchor_address(),
+        "title": "Seal anchors",
+        "summary": (
+            "Each tenant's newest seal, kept on a stream that refuses deletes "
+            "and purges, for `mastery audit verify` to compare the log with."
+        ),
+        "messages": {SEAL_ANCHOR: {"$ref": f"#/components/messages/{SEAL_ANCHOR}"}},
+        "parameters": {
+            "schema": {"$ref": "#/components/parameters/schema"},
+            "tenant": {"$ref": "#/components/parameters/tenant"},
+        },
+    }
+
+
+def _anchor_operation() -> dict[str, Any]:
+    return {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{SEAL_ANCHOR}"},
+        "messages": [{"$ref": f"#/channels/{SEAL_ANCHOR}/messages/{SEAL_ANCHOR}"}],
+        "title": "Anchor a seal",
+        "summary": (
+            "Each service's sealer publishes a tenant's newest seal after "
+            "sealing new events, so a log rewritten later, however "
+            "consistently, no longer matches it."
+        ),
+    }
+
+
+def _anchor_message() -> dict[str, Any]:
+    return {
+        "name": SEAL_ANCHOR,
+        "title": "Seal anchor",
+        "summary": "A tenant's newest seal in one service's log.",
+        "contentType": CONTENT_TYPE,
+        "headers": {
+            "type": "object",
+            "properties": {
+                "Nats-Msg-Id": _described(
+                    _TEXT,
+                    "`<schema>.<tenant>.<seal number>`, so anchoring a seal "
+                    "twice keeps one copy.",
+                )
+            },
+        },
+        "payload": {"$ref": f"{SCHEMAS}{Anchor.__name__}"},
     }
 
 

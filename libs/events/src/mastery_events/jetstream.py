@@ -21,7 +21,7 @@ from nats.js.api import StorageType, StreamConfig, StreamInfo
 from nats.js.errors import BadRequestError, NotFoundError
 
 from mastery_events.errors import EventsError
-from mastery_events.subjects import Subjects
+from mastery_events.subjects import ANCHORS_NAME, Subjects
 
 DEAD_LETTER = "deadletter"
 
@@ -35,13 +35,15 @@ class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
     ``Nats-Msg-Id``: an event republished within it, after a relay crashed
     between the publish ack and its checkpoint, is dropped as a duplicate.
     ``max_age`` (seconds) bounds how long messages are kept; ``None`` keeps
-    them until the stream's other limits are reached.
+    them until the stream's other limits are reached. An ``append_only``
+    stream refuses to delete or purge messages, through any client.
     """
 
     duplicate_window: float = 120.0
     storage: Literal["file", "memory"] = "file"
     replicas: int = 1
     max_age: float | None = None
+    append_only: bool = False
 
 
 class StreamSetupError(EventsError):
@@ -68,6 +70,25 @@ def dead_letter_stream_name(subjects: Subjects) -> str:
 def dead_letter_subjects(subjects: Subjects) -> str:
     """Return the wildcard subject of every consumer's dead letters."""
     return f"{subjects.prefix}.{DEAD_LETTER}.>"
+
+
+def anchor_stream_name(subjects: Subjects) -> str:
+    """Return the stream that keeps every service's seal anchors."""
+    return subjects.stream_name(ANCHORS_NAME)
+
+
+async def ensure_anchor_stream(
+    js: JetStreamContext, *, subjects: Subjects, replicas: int = 1
+) -> StreamInfo:
+    """Create the seal anchors' stream, append-only and kept for good, or
+    bring it in line, so a sealer can anchor and an auditor compare."""
+    settings = StreamSettings(replicas=replicas, append_only=True)
+    return await _ensure(
+        js,
+        anchor_stream_name(subjects),
+        [f"{subjects.prefix}.{ANCHORS_NAME}.>"],
+        settings=settings,
+    )
 
 
 async def ensure_stream(
@@ -141,6 +162,8 @@ async def _ensure(
             duplicate_window=wanted.duplicate_window,
             num_replicas=wanted.num_replicas,
             max_age=wanted.max_age,
+            deny_delete=wanted.deny_delete,
+            deny_purge=wanted.deny_purge,
         )
     )
     logger.info("stream.updated", stream=name, subjects=subject_filters)
@@ -159,6 +182,8 @@ def _config(
         duplicate_window=settings.duplicate_window,
         # The server reads a max age of zero as "no limit".
         max_age=settings.max_age or 0.0,
+        deny_delete=settings.append_only,
+        deny_purge=settings.append_only,
     )
 
 
@@ -169,4 +194,6 @@ def _matches(found: StreamConfig, wanted: StreamConfig) -> bool:
         and (found.num_replicas or 1) == wanted.num_replicas
         and math.isclose(found.duplicate_window, wanted.duplicate_window)
         and math.isclose(found.max_age or 0.0, wanted.max_age or 0.0)
+        and bool(found.deny_delete) == bool(wanted.deny_delete)
+        and bool(found.deny_purge) == bool(wanted.deny_purge)
     )

@@ -34,6 +34,7 @@ from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
 from mastery_events import metrics
+from mastery_events.anchors import SealAnchors
 from mastery_events.checkpoints import Checkpoints, Lag
 from mastery_events.consumer import ConsumerSettings, DurableConsumer, Handler
 from mastery_events.contract import CONTRACT, Registry
@@ -41,6 +42,7 @@ from mastery_events.errors import EventsError
 from mastery_events.jetstream import (
     StreamSettings,
     StreamSetupError,
+    ensure_anchor_stream,
     ensure_dead_letter_stream,
     ensure_stream,
 )
@@ -280,6 +282,14 @@ class ServiceRuntime:
         """The service's NATS connection (it may still be connecting)."""
         return self._nats
 
+    def seal_anchors(self) -> SealAnchors | None:
+        """Return where this service anchors its seals, or ``None`` while
+        NATS is not connected or the anchors' stream not set up."""
+        if not self._streams_ready or not self._nats.is_connected:
+            return None
+
+        return SealAnchors(self._nats.jetstream(), self.subjects)
+
     def rate_counts(self) -> KeyValue | None:
         """Return the bucket of rate-limit counts the service's replicas
         share, or ``None`` while NATS is not connected."""
@@ -337,9 +347,13 @@ class ServiceRuntime:
             task.add_done_callback(self._report_worker)
             self._workers.append((scheduled, task))
 
-        # Sealing needs only the database, like the projections.
+        # Sealing needs only the database, like the projections; it anchors
+        # its seals on NATS once the bus is linked.
         sealing = SealingWorker(
-            self.pool, self.service.schema, interval=self.settings.seal_interval
+            self.pool,
+            self.service.schema,
+            interval=self.settings.seal_interval,
+            anchors=self.seal_anchors,
         )
         task = asyncio.create_task(sealing.run(), name=f"{self.service.name}-sealing")
         task.add_done_callback(self._report_worker)
@@ -534,6 +548,9 @@ class ServiceRuntime:
                     )
                 await ensure_dead_letter_stream(
                     js, subjects=self.subjects, settings=wanted
+                )
+                await ensure_anchor_stream(
+                    js, subjects=self.subjects, replicas=wanted.replicas
                 )
                 self._rate_counts = await open_counts_bucket(
                     js,

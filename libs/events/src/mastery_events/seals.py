@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import msgspec
 import structlog
+from nats.errors import Error as NatsError
 
+from mastery_events.anchors import Anchor, SealAnchors
 from mastery_events.database import Connection
 from mastery_events.migrations import quote_schema
 from mastery_events.tenancy import system_transaction, tenant_transaction
@@ -154,6 +157,13 @@ class Sealer:
             )
         """
 
+    async def last(self, connection: Connection, tenant_id: str) -> Seal | None:
+        """Return ``tenant_id``'s newest seal, if it has one."""
+        async with tenant_transaction(connection, tenant_id):
+            row = await connection.fetchrow(self._last, tenant_id)
+
+        return None if row is None else seal_from_row(row)
+
     async def seal(self, connection: Connection, tenant_id: str) -> int:
         """Seal every committed event of ``tenant_id`` not sealed yet, one
         batch per transaction; return how many were sealed."""
@@ -236,17 +246,28 @@ def chain_seals(last: Seal | None, events: Iterable[Sequence[Any]]) -> list[Seal
 
 class SealingWorker:
     """Seal a schema's new events every ``interval`` seconds, every tenant
-    in turn, for as long as the service runs.
+    in turn, for as long as the service runs, and anchor each tenant's
+    newest seal on NATS once ``anchors`` gives a way there.
 
     A round that fails (the database away, a connection lost) is logged and
     tried again at the next interval: what it missed is still unsealed
-    then, and sealing only ever continues from the last seal.
+    then, and sealing only ever continues from the last seal. An anchor
+    that could not be published is published at a later round.
     """
 
-    def __init__(self, pool: asyncpg.Pool, schema: str, *, interval: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        *,
+        interval: float,
+        anchors: Callable[[], SealAnchors | None] = lambda: None,
+    ) -> None:
         self.pool = pool
         self.sealer = Sealer(schema)
         self.interval = interval
+        self.anchors = anchors
+        self._anchored: dict[str, int] = {}
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -272,13 +293,41 @@ class SealingWorker:
                 continue
 
     async def seal_all(self) -> int:
-        """Seal every tenant's new events once; return how many."""
+        """Seal every tenant's new events once, and anchor what is new;
+        return how many events were sealed."""
         sealed = 0
         async with self.pool.acquire() as connection:
             for tenant_id in await tenants_of(connection, self.sealer.schema):
                 sealed += await self.sealer.seal(connection, tenant_id)
+                await self._anchor(connection, tenant_id)
 
         return sealed
+
+    async def _anchor(self, connection: Connection, tenant_id: str) -> None:
+        anchors = self.anchors()
+        if anchors is None:
+            return
+        last = await self.sealer.last(connection, tenant_id)
+        if last is None or last.seal_number <= self._anchored.get(tenant_id, 0):
+            return
+        anchor = Anchor.of(self.sealer.schema, tenant_id, last, at=datetime.now(UTC))
+        try:
+            await anchors.publish(anchor)
+        except (NatsError, TimeoutError) as error:
+            logger.warning(
+                "audit.anchor_failed",
+                schema=self.sealer.schema,
+                tenant=tenant_id,
+                error=type(error).__name__,
+            )
+            return
+        self._anchored[tenant_id] = last.seal_number
+        logger.info(
+            "audit.anchored",
+            schema=self.sealer.schema,
+            tenant=tenant_id,
+            seal_number=last.seal_number,
+        )
 
     async def stop(self) -> None:
         """Ask ``run`` to return; a round cut short rolls its batch back,

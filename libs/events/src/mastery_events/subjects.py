@@ -16,6 +16,7 @@ from mastery_events.errors import EventsError
 
 DEFAULT_PREFIX = "mastery"
 DEAD_LETTER_NAME = "deadletter"
+ANCHORS_NAME = "anchors"
 # Matched with fullmatch: ``$`` alone would let a trailing newline through.
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -134,6 +135,17 @@ class Subjects(msgspec.Struct, frozen=True, kw_only=True):
         if consumer != "*":
             check_token(consumer)
         return f"{self.prefix}.{DEAD_LETTER_NAME}.{consumer}"
+
+    def anchor(self, schema: str, tenant_id: str) -> str:
+        """Return the subject where ``schema``'s sealer anchors the newest
+        seal of ``tenant_id``."""
+        tokens = (ANCHORS_NAME, check_token(schema), check_tenant_id(tenant_id))
+        return ".".join((self.prefix, *tokens))
+
+    def anchor_address(self) -> str:
+        """Return the address of the seal anchors' channel, with ``{schema}``
+        and ``{tenant}`` where they go, as AsyncAPI writes it."""
+        return f"{self.prefix}.{ANCHORS_NAME}.{{schema}}.{{tenant}}"
 
     def dead_letter_address(self) -> str:
         """Return the address of the dead-letter channel with ``{consumer}``

@@ -6,13 +6,17 @@ chain hash is recomputed, by the database's own ``chained_hash``, from its
 fields and the stored hash of the event before it in its stream. The seals:
 each seal's hash is recomputed from the one before, and the event it names
 must still be stored, in the same stream version and place in the global
-order, with the same chain hash. What either check finds is put in the
-global order, as sealed where the event was sealed, and the first is the
-answer.
+order, with the same chain hash. Given the tenant's anchor (its newest
+seal as published on NATS, see ``mastery_events.anchors``), the stored
+seal of that number must still have the anchored hash, which a log
+rewritten consistently up to there no longer has. What the checks find is
+put in the global order, as sealed where the event was sealed, and the
+first is the answer.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Literal
 from uuid import UUID
@@ -20,12 +24,17 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from mastery_events.anchors import Anchor
 from mastery_events.database import Connection
 from mastery_events.migrations import quote_schema
 from mastery_events.seals import SEAL_COLUMNS, Seal, seal_from_row, seal_hash
 from mastery_events.tenancy import set_tenant
 
-FindingKind = Literal["changed", "deleted", "reordered", "inserted", "seal broken"]
+FindingKind = Literal[
+    "changed", "deleted", "reordered", "inserted", "seal broken", "anchor differs"
+]
+# Where a finding about something no longer stored sorts: after the rest.
+BEYOND_THE_LOG = (sys.maxsize, sys.maxsize)
 
 
 class ChainedEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +90,7 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     events: int
     sealed: int
     findings: list[Finding]
+    anchor: Anchor | None = None
 
     @property
     def intact(self) -> bool:
@@ -204,13 +214,53 @@ def _seal_finding(
     return None
 
 
+def anchor_findings(
+    anchor: Anchor | None, seals: Sequence[Seal]
+) -> list[tuple[tuple[int, int], Finding]]:
+    """Return what the anchor shows: its seal gone, or its seal's hash no
+    longer the one anchored, with the place the seal stands at."""
+    if anchor is None:
+        return []
+    number = anchor.seal_number
+    stored = next((seal for seal in seals if seal.seal_number == number), None)
+    when = anchor.anchored_at.isoformat()
+    if stored is None:
+        finding = Finding(
+            kind="deleted",
+            event_id=anchor.event_id,
+            stream_id=anchor.stream_id,
+            stream_version=anchor.stream_version,
+            detail=f"seal {number} was anchored on NATS at {when} and is no "
+            "longer stored",
+        )
+        return [(BEYOND_THE_LOG, finding)]
+    if stored.seal_hash.hex() == anchor.seal_hash:
+        return []
+    finding = Finding(
+        kind="anchor differs",
+        event_id=stored.event_id,
+        stream_id=stored.stream_id,
+        stream_version=stored.stream_version,
+        position=stored.position,
+        detail=f"seal {number} no longer has the hash anchored on NATS at "
+        f"{when}: the log up to it was rewritten since",
+    )
+    return [(stored.place, finding)]
+
+
 def findings_in_order(
-    events: Sequence[ChainedEvent], seals: Sequence[Seal]
+    events: Sequence[ChainedEvent],
+    seals: Sequence[Seal],
+    anchor: Anchor | None = None,
 ) -> list[Finding]:
-    """Return every finding of both checks in the global order, each event
+    """Return every finding of the checks in the global order, each event
     named once, by the check that saw it first."""
     found = sorted(
-        [*seal_findings(events, seals), *chain_findings(events)],
+        [
+            *seal_findings(events, seals),
+            *chain_findings(events),
+            *anchor_findings(anchor, seals),
+        ],
         key=lambda placed: placed[0],
     )
     # A deleted event shows in its seal by id and in its stream's chain
@@ -255,8 +305,11 @@ class Verifier:
             WHERE tenant_id = $1 ORDER BY seal_number
         """
 
-    async def verify(self, connection: Connection, tenant_id: str) -> Verdict:
-        """Recompute ``tenant_id``'s chains and seals in one snapshot."""
+    async def verify(
+        self, connection: Connection, tenant_id: str, *, anchor: Anchor | None = None
+    ) -> Verdict:
+        """Recompute ``tenant_id``'s chains and seals in one snapshot, and
+        compare its seals with ``anchor`` when one is given."""
         # One snapshot for both reads, so a seal written in between cannot
         # name an event the first read did not see.
         async with connection.transaction(isolation="repeatable_read", readonly=True):
@@ -272,7 +325,8 @@ class Verifier:
             tenant_id=tenant_id,
             events=len(events),
             sealed=len(seals),
-            findings=findings_in_order(events, seals),
+            findings=findings_in_order(events, seals, anchor),
+            anchor=anchor,
         )
 
 
