@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
+import structlog.testing
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -315,3 +317,21 @@ async def test_a_form_title_holding_a_nul_character_is_refused(
 
     assert_problem(response, 422, "form field 'title'")
     assert await stored(pool, tenant) == (0, 0, 0)
+
+
+async def test_a_refusal_is_logged_without_a_stack_trace(
+    admin: tuple[AsyncTestClient[Litestar], dict[str, str]],
+) -> None:
+    """A caller's mistake is not a server fault: its answer is logged, and
+    no exception or traceback comes with it."""
+    client, headers = admin
+    starter = (await client.get("/scales/starter", headers=headers)).json()
+    scale = starter["four-levels"] | {"mastery_threshold": 5}
+
+    with structlog.testing.capture_logs() as entries:
+        response = await client.post("/scales", headers=headers, json=scale)
+
+    assert response.status_code == 422
+    responses = [entry for entry in entries if entry["event"] == "http.response"]
+    assert [entry["status_code"] for entry in responses] == [422]
+    assert not [entry for entry in entries if {"exc_info", "exception"} & set(entry)]
