@@ -3,6 +3,7 @@ which are refused with 401, and what guards make of the identity."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -16,14 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+import msgspec
 import pytest
 import structlog
 import structlog.testing
+import uvicorn
 from cryptography.hazmat.primitives import serialization
 from litestar import Litestar, MediaType, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.testing import AsyncTestClient
 
+from mastery_deploy.engines import free_port
 from mastery_events.access import Caller, Owner, authorize, writes
 from mastery_events.api_security import (
     BODY_LIMIT,
@@ -36,7 +41,8 @@ from mastery_events.identity import UnknownKeyError, VerificationKeys
 from mastery_events.runtime import Service, ServiceRuntime
 from mastery_events.service_app import service_app
 from mastery_events.settings import Settings
-from tests.tokens import AUDIENCE, ISSUER, TestKeys, bearer, claims
+from tests.tokens import AUDIENCE, ISSUER, RSA_KEY_ID, TestKeys, bearer, claims
+from tests.waiting import eventually
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -361,13 +367,115 @@ def test_keys_fetched_from_a_jwks_url_verify_tokens(
     assert found["tenant"] == "lakeside"
 
 
-def test_an_unreachable_jwks_url_refuses_tokens_without_failing(
+async def test_an_unreachable_jwks_url_refuses_tokens_without_failing(
     keys: TestKeys,
 ) -> None:
-    """With the provider away, a token is refused as unknown, not a crash."""
+    """With the provider away, the refetch a new key asks for fails quietly
+    and the token is refused as unknown, not a crash."""
     verifier = VerificationKeys(
         issuer=ISSUER, audience=AUDIENCE, jwks="http://127.0.0.1:9/jwks.json"
     )
+    token = keys.signed(claims("lakeside"))
+
+    await verifier.refresh_for(token)
 
     with pytest.raises(UnknownKeyError):
-        verifier.verify(keys.signed(claims("lakeside")))
+        verifier.verify(token)
+
+
+class GatedProvider:
+    """An identity provider whose JWKS answers only once the test opens
+    the gate, so a test can see what a service does while it waits."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.asked = threading.Event()
+        self.gate = threading.Event()
+        provider = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                """Answer the JWKS, after the gate opens when it is shut."""
+                provider.asked.set()
+                provider.gate.wait(timeout=30)
+                body = json.dumps(provider.document).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                """Keep the test's output clean."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop answering."""
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_rotated_key_is_fetched_while_other_requests_go_on(
+    keys: TestKeys,
+    database_url: str,
+    nats_url: str,
+    subject_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The provider rotates to a new key id. A token signed under it makes
+    the service, served over a real socket, fetch the keys again; while
+    the provider is slow to answer, another request is answered; once it
+    answers, the token is accepted."""
+    published = json.loads(keys.jwks.read_text())
+    provider = GatedProvider(published)
+    provider.gate.set()
+    monkeypatch.setattr("mastery_events.identity.JWKS_REFRESH_INTERVAL", 0.0)
+    settings = keys.settings(
+        database_url=database_url, nats_url=nats_url, subject_prefix=subject_prefix
+    )
+    app = service_app(
+        ServiceRuntime(
+            Service(name=f"identity_{secrets.token_hex(4)}"),
+            msgspec.structs.replace(settings, jwt_jwks=provider.url),
+        ),
+        distribution="mastery-events",
+        route_handlers=[whoami, notices],
+    )
+    rotated = [key | {"kid": f"{key['kid']}-next"} for key in published["keys"]]
+    token = keys.signed(claims("lakeside"), kid=f"{RSA_KEY_ID}-next")
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def ready() -> bool:
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, within=30.0, what="the served app")
+            provider.document = {"keys": rotated}
+            provider.gate.clear()
+            provider.asked.clear()
+            pending = asyncio.create_task(client.get("/whoami", headers=bearer(token)))
+            await asyncio.to_thread(provider.asked.wait, 10)
+            meanwhile = await asyncio.wait_for(client.get("/notices"), timeout=10)
+            provider.gate.set()
+            accepted = await pending
+    finally:
+        provider.close()
+        server.should_exit = True
+        await serving
+
+    assert meanwhile.status_code == 200
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["tenant"] == "lakeside"

@@ -29,13 +29,15 @@ from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import NotAuthorizedException
+from litestar.middleware.authentication import AuthenticationResult
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.plugins.problem_details import ProblemDetailsException
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from litestar.types import Message, Scope
 
 from mastery_events.access import NotAllowedError, NotVisibleError
 from mastery_events.identity import (
+    BearerToken,
     Identity,
     InvalidClaimsError,
     VerificationKeys,
@@ -70,6 +72,22 @@ CHALLENGE = 'Bearer realm="mastery"'
 log = structlog.get_logger(__name__)
 
 
+class RotatedKeysMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's bearer-token check, which first fetches the identity
+    provider's keys again, off the event loop, when a token names a key
+    not held yet: a rotation then costs the first such request a fetch,
+    and no other request waits on it."""
+
+    async def authenticate_token(
+        self, encoded_token: str, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        """Refresh the keys when the token asks for it, then check it."""
+        if issubclass(self.token_cls, BearerToken):
+            await self.token_cls.keys.refresh_for(encoded_token)
+
+        return await super().authenticate_token(encoded_token, connection)
+
+
 def bearer_auth(keys: VerificationKeys) -> JWTAuth[Identity, Token]:
     """Return Litestar's JWT authentication, checking tokens with ``keys``
     and turning their claims into an ``Identity``."""
@@ -92,6 +110,7 @@ def bearer_auth(keys: VerificationKeys) -> JWTAuth[Identity, Token]:
         token_cls=bearer_token_class(keys),
         exclude=OPEN_PATHS,
         exclude_opt_key=PUBLIC,
+        authentication_middleware_class=RotatedKeysMiddleware,
     )
 
 

@@ -11,6 +11,7 @@ handlers look at.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -154,6 +155,7 @@ class VerificationKeys:
         self._secret = secret
         self._public: dict[str | None, jwt.PyJWK] = {}
         self._fetched_at = -JWKS_REFRESH_INTERVAL
+        self._refreshing = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerificationKeys:
@@ -222,18 +224,34 @@ class VerificationKeys:
         )
         return claims
 
+    async def refresh_for(self, encoded: str) -> None:
+        """Fetch the JWKS URL again, in a thread, when ``encoded`` names a
+        key not held and the last fetch is a minute old: the price of
+        picking up rotated keys, paid by this request alone while others
+        go on. A fetch that fails leaves the keys as they were."""
+        try:
+            header = jwt.get_unverified_header(encoded)
+        except jwt.PyJWTError:
+            # Not a token at all: ``verify`` says so.
+            return
+        algorithm = header.get("alg")
+        if algorithm not in PUBLIC_KEY_ALGORITHMS:
+            return
+        if self._match(header.get("kid"), algorithm) is not None:
+            return
+        async with self._refreshing:
+            # Requests that waited here find the keys fetched already.
+            if not self._may_refresh():
+                return
+            try:
+                await asyncio.to_thread(self.load)
+            except (OSError, ValueError):
+                self._fetched_at = time.monotonic()
+
     def _public_key(self, key_id: str | None, algorithm: str) -> jwt.PyJWK:
         if self.jwks is None:
             raise KeysNotConfiguredError(algorithm)
         found = self._match(key_id, algorithm)
-        if found is None and self._may_refresh():
-            # Blocks this request for at most the fetch timeout, once a
-            # minute at most: the price of picking up rotated keys.
-            try:
-                self.load()
-            except (OSError, ValueError):
-                self._fetched_at = time.monotonic()
-            found = self._match(key_id, algorithm)
         if found is None:
             raise UnknownKeyError(key_id)
 
