@@ -21,7 +21,7 @@ from mastery_deploy.cli import main
 from mastery_events.contract import CONTRACT
 from mastery_events.envelope import Envelope
 from mastery_events.store import EventStore, StreamAppend
-from tests.integration.test_audit_verify import created
+from tests.integration.drafts import set_drafted
 
 # The two attributes a new database hands out afresh.
 FRESH = re.compile(rb'"(position|transactionid)":"[0-9]+"')
@@ -94,7 +94,9 @@ async def history(
     objectives = EventStore(source_pool, "objectives", registry=CONTRACT)
     grading = EventStore(source_pool, "grading", registry=CONTRACT)
     stored = []
-    stored += await objectives.append(tenant, "set-a", 0, [created("Ratios", 1)])
+    stored += await objectives.append(
+        tenant, "set-a", 0, [set_drafted("Ratios", minute=1)]
+    )
     stored += await grading.append_many(
         [
             StreamAppend(
@@ -107,7 +109,10 @@ async def history(
         ]
     )
     stored += await objectives.append(
-        tenant, "set-a", 1, [created("Rates", 2), created("Unit rates", 3)]
+        tenant,
+        "set-a",
+        1,
+        [set_drafted("Rates", minute=2), set_drafted("Unit rates", minute=3)],
     )
 
     return stored

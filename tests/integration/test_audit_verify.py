@@ -4,7 +4,6 @@ see verification name the exact event each time."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -12,37 +11,16 @@ import msgspec
 import pytest
 
 from mastery_events.contract import CONTRACT
-from mastery_events.contract.objectives import ObjectiveSetCreated
 from mastery_events.envelope import Envelope, PendingEvent
 from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.seals import Sealer
 from mastery_events.store import EventStore, StreamAppend
 from mastery_events.tenancy import tenant_transaction
 from mastery_events.verification import Verdict, Verifier
+from tests.integration.drafts import set_drafted
 
 TENANT = "district-9"
 OTHER_TENANT = "district-10"
-SET_ID = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa2")
-MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
-
-
-def created(title: str, minute: int) -> PendingEvent:
-    """Return an objective set's creation, told apart by its title."""
-    moment = MONDAY + timedelta(minutes=minute)
-    return PendingEvent(
-        payload=ObjectiveSetCreated(
-            objective_set_id=SET_ID,
-            title=title,
-            subject="Mathematics",
-            owner_scope="teacher",
-            owner_id="teacher-ada",
-            created_by="teacher-ada",
-            created_at=moment,
-        ),
-        occurred_at=moment,
-        actor="teacher-ada",
-        correlation_id=SET_ID,
-    )
 
 
 async def append_unchained(
@@ -93,7 +71,7 @@ async def write(
             tenant_id=tenant_id,
             stream_id=f"set-{stream}",
             expected_version=version - 1,
-            events=[created(f"{stream}{version}", version)],
+            events=[set_drafted(f"{stream}{version}", minute=version)],
         )
         for stream, version in appends
     ]
@@ -346,7 +324,7 @@ async def test_events_appended_together_to_one_stream_chain_in_order(
 ) -> None:
     """Three events of one stream in one statement each chain to the one
     before: the log verifies, and an edit of the middle one is named."""
-    events = [created(f"d{version}", version) for version in (1, 2, 3)]
+    events = [set_drafted(f"d{version}", minute=version) for version in (1, 2, 3)]
     stored = await store.append(TENANT, "set-d", 0, events)
     intact = await verify(pool, schema)
 
@@ -375,12 +353,15 @@ async def test_events_stored_before_the_chain_came_in_are_chained_by_it(
     store = store_of(name, pool)
     try:
         await append_unchained(
-            pool, name, "set-a", [created("a1", 1), created("a2", 2)]
+            pool,
+            name,
+            "set-a",
+            [set_drafted("a1", minute=1), set_drafted("a2", minute=2)],
         )
-        await append_unchained(pool, name, "set-b", [created("b1", 3)])
+        await append_unchained(pool, name, "set-b", [set_drafted("b1", minute=3)])
         async with pool.acquire() as connection:
             await migrate(connection, name, migrations)
-        await store.append(TENANT, "set-a", 2, [created("a3", 4)])
+        await store.append(TENANT, "set-a", 2, [set_drafted("a3", minute=4)])
         async with pool.acquire() as connection:
             await Sealer(name).seal(connection, TENANT)
 

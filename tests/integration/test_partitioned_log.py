@@ -16,7 +16,8 @@ from mastery_events.contract import CONTRACT
 from mastery_events.migrations import event_store_migrations, migrate
 from mastery_events.seals import Sealer
 from mastery_events.store import EventStore
-from tests.integration.test_audit_verify import TENANT, created, verify
+from tests.integration.drafts import set_drafted
+from tests.integration.test_audit_verify import TENANT, verify
 
 PARTITIONING = 5
 ROW = (
@@ -56,8 +57,10 @@ async def test_a_log_from_before_comes_through_whole_and_goes_on(
     append continues their stream and takes a later position; the whole
     log verifies against seals taken before the move."""
     store = EventStore(pool, unpartitioned, registry=CONTRACT)
-    await store.append(TENANT, "set-a", 0, [created("a1", 1), created("a2", 2)])
-    await store.append(TENANT, "set-b", 0, [created("b1", 3)])
+    await store.append(
+        TENANT, "set-a", 0, [set_drafted("a1", minute=1), set_drafted("a2", minute=2)]
+    )
+    await store.append(TENANT, "set-b", 0, [set_drafted("b1", minute=3)])
     async with pool.acquire() as connection:
         await Sealer(unpartitioned).seal(connection, TENANT)
     before = await stored_rows(pool, unpartitioned)
@@ -69,7 +72,7 @@ async def test_a_log_from_before_comes_through_whole_and_goes_on(
             "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'events'",
             unpartitioned,
         )
-    [continued] = await store.append(TENANT, "set-a", 2, [created("a3", 4)])
+    [continued] = await store.append(TENANT, "set-a", 2, [set_drafted("a3", minute=4)])
     after = await stored_rows(pool, unpartitioned)
     verdict = await verify(pool, unpartitioned)
 
@@ -87,7 +90,7 @@ async def test_reading_a_stream_scans_one_partition(
     """The planner prunes a stream's read to the partition of its tenant,
     whatever other tenants hold."""
     for tenant in ("district-1", "district-2", "district-3", TENANT):
-        await store.append(tenant, "set-a", 0, [created("a1", 1)])
+        await store.append(tenant, "set-a", 0, [set_drafted("a1", minute=1)])
 
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(

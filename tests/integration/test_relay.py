@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -19,17 +18,16 @@ from nats.js import JetStreamContext
 from structlog.testing import capture_logs
 
 from mastery_deploy.engines import EmbeddedNats
-from mastery_events.contract.objectives import ObjectiveSetCreated
-from mastery_events.envelope import Envelope, PendingEvent
+from mastery_events.envelope import Envelope
 from mastery_events.jetstream import ensure_stream
 from mastery_events.relay import Relay, RelaySettings, lock_key
 from mastery_events.store import EventStore, StreamAppend
 from mastery_events.subjects import Subjects
+from tests.integration.drafts import set_drafted
 from tests.waiting import eventually
 
 SERVICE = "objectives"
 TENANT = "district-7"
-MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
 
 # Quick to retry and to hand over, so each test takes a second or two.
 BRISK = RelaySettings(
@@ -40,25 +38,6 @@ BRISK = RelaySettings(
     lock_retry_interval=0.05,
     rejoin_delay=1.0,
 )
-
-
-def objective_set_created(number: int) -> PendingEvent:
-    """Return a new objective set's first event, told apart by ``number``."""
-    set_id = uuid4()
-    return PendingEvent(
-        payload=ObjectiveSetCreated(
-            objective_set_id=set_id,
-            title=f"Fractions, unit {number}",
-            subject="Mathematics",
-            owner_scope="teacher",
-            owner_id="teacher-ada",
-            created_by="teacher-ada",
-            created_at=MONDAY,
-        ),
-        occurred_at=MONDAY,
-        actor="teacher-ada",
-        correlation_id=set_id,
-    )
 
 
 async def append_events(store: EventStore, count: int, *, transactions: int) -> None:
@@ -72,7 +51,9 @@ async def append_events(store: EventStore, count: int, *, transactions: int) -> 
                     tenant_id=TENANT,
                     stream_id=f"objective-set-{uuid4()}",
                     expected_version=0,
-                    events=[objective_set_created(first + offset)],
+                    events=[
+                        set_drafted(f"Fractions, unit {first + offset}", set_id=uuid4())
+                    ],
                 )
                 for offset in range(per_transaction)
             ]
@@ -416,7 +397,12 @@ async def test_notification_wakes_the_relay_long_before_its_poll(
         await append_events(store, 1, transactions=1)
         await eventually(holds(js, subjects, 1), within=5, what="the first event")
 
-        await store.append("district-7", "fresh-set", 0, [objective_set_created(2)])
+        await store.append(
+            "district-7",
+            "fresh-set",
+            0,
+            [set_drafted("Fractions, unit 2", set_id=uuid4())],
+        )
         took = await eventually(holds(js, subjects, 2), within=5, what="the second")
 
     assert took < 2.0
@@ -436,7 +422,12 @@ async def test_polling_delivers_when_no_notification_arrives(
         await append_events(store, 1, transactions=1)
         await eventually(holds(js, subjects, 1), within=5, what="the first event")
 
-        await store.append("district-7", "fresh-set", 0, [objective_set_created(2)])
+        await store.append(
+            "district-7",
+            "fresh-set",
+            0,
+            [set_drafted("Fractions, unit 2", set_id=uuid4())],
+        )
         await eventually(holds(js, subjects, 2), within=5, what="the polled event")
 
 

@@ -6,9 +6,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -18,18 +16,15 @@ import structlog
 from nats.js.errors import NotFoundError
 
 from mastery_deploy.engines import EmbeddedNats
-from mastery_events.contract.objectives import ObjectiveSetCreated
-from mastery_events.envelope import PendingEvent
 from mastery_events.relay import Relay
 from mastery_events.runtime import RuntimeNotStartedError, Service, ServiceRuntime
 from mastery_events.settings import Settings
 from mastery_events.subjects import Subjects
 from mastery_events.verification import Verifier
+from tests.integration.drafts import set_drafted
 from tests.keys import KEY_ENCRYPTION_KEY
 from tests.waiting import eventually
 
-SET_ID = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd6fa2")
-MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
 DEADLINE = 15.0
 
 
@@ -55,24 +50,6 @@ def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
     )
 
 
-def objective_set_created() -> PendingEvent:
-    """A teacher drafting an objective set on a Monday morning."""
-    return PendingEvent(
-        payload=ObjectiveSetCreated(
-            objective_set_id=SET_ID,
-            title="Ratios and proportions",
-            subject="Mathematics",
-            owner_scope="teacher",
-            owner_id="teacher-ada",
-            created_by="teacher-ada",
-            created_at=MONDAY,
-        ),
-        occurred_at=MONDAY,
-        actor="teacher-ada",
-        correlation_id=SET_ID,
-    )
-
-
 async def test_an_event_a_service_stores_reaches_its_stream(
     service: Service, settings: Settings, nats_url: str
 ) -> None:
@@ -83,9 +60,7 @@ async def test_an_event_a_service_stores_reaches_its_stream(
     bus = await nats.connect(nats_url)
     try:
         async with runtime.running():
-            await runtime.store.append(
-                "district-7", "set-1", 0, [objective_set_created()]
-            )
+            await runtime.store.append("district-7", "set-1", 0, [set_drafted()])
             js = bus.jetstream()
             stream = subjects.stream_name(service.name)
             deadline = time.monotonic() + DEADLINE
@@ -156,7 +131,7 @@ async def test_a_running_service_seals_the_events_it_stores(
     async with runtime.running():
         for tenant in ("district-7", "district-8"):
             await runtime.store.append(
-                tenant, "set-1", 0, [objective_set_created(), objective_set_created()]
+                tenant, "set-1", 0, [set_drafted(), set_drafted()]
             )
 
         async def all_sealed() -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
@@ -21,8 +21,7 @@ from nats.js.errors import APIError
 from mastery_deploy.cli import main
 from mastery_events.anchors import Anchor, SealAnchors
 from mastery_events.contract import CONTRACT
-from mastery_events.contract.objectives import ObjectiveSetCreated
-from mastery_events.envelope import Envelope, PendingEvent
+from mastery_events.envelope import Envelope
 from mastery_events.jetstream import anchor_stream_name, ensure_anchor_stream
 from mastery_events.runtime import Service, ServiceRuntime
 from mastery_events.seals import Sealer, SealingWorker
@@ -30,31 +29,12 @@ from mastery_events.settings import Settings
 from mastery_events.store import EventStore
 from mastery_events.subjects import Subjects
 from mastery_events.verification import Verdict, Verifier
+from tests.integration.drafts import set_drafted
 from tests.keys import KEY_ENCRYPTION_KEY
 from tests.waiting import eventually
 
 TENANT = "district-12"
-SET_ID = UUID("01a23cb1-6997-74ca-8af2-0d18b6dd7a11")
 MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
-
-
-def created(title: str, minute: int) -> PendingEvent:
-    """Return an objective set's creation, told apart by its title."""
-    moment = MONDAY + timedelta(minutes=minute)
-    return PendingEvent(
-        payload=ObjectiveSetCreated(
-            objective_set_id=SET_ID,
-            title=title,
-            subject="Mathematics",
-            owner_scope="teacher",
-            owner_id="teacher-ada",
-            created_by="teacher-ada",
-            created_at=moment,
-        ),
-        occurred_at=moment,
-        actor="teacher-ada",
-        correlation_id=SET_ID,
-    )
 
 
 @pytest.fixture
@@ -81,7 +61,7 @@ async def stored_and_anchored(
     stored = []
     for version, title in enumerate(titles, start=1):
         stored += await store.append(
-            TENANT, "set-a", version - 1, [created(title, version)]
+            TENANT, "set-a", version - 1, [set_drafted(title, minute=version)]
         )
     worker = SealingWorker(
         store.pool, store.schema, interval=60, anchors=lambda: anchors
@@ -223,7 +203,9 @@ async def test_a_worker_anchors_only_what_is_new_and_once_it_can(
     js = bus.jetstream()
     stream = anchor_stream_name(anchors.subjects)
     for version in (1, 2):
-        await store.append(TENANT, "set-a", version - 1, [created(f"a{version}", 1)])
+        await store.append(
+            TENANT, "set-a", version - 1, [set_drafted(f"a{version}", minute=1)]
+        )
 
     await worker.seal_all()
     before_link = await anchors.latest(store.schema, TENANT)
@@ -231,7 +213,7 @@ async def test_a_worker_anchors_only_what_is_new_and_once_it_can(
     await worker.seal_all()
     await worker.seal_all()
     after_two_rounds = (await js.stream_info(stream)).state.messages
-    await store.append(TENANT, "set-a", 2, [created("a3", 3)])
+    await store.append(TENANT, "set-a", 2, [set_drafted("a3", minute=3)])
     await worker.seal_all()
     newest = await anchors.latest(store.schema, TENANT)
 
@@ -264,7 +246,10 @@ async def test_a_running_service_anchors_its_seals(
     try:
         async with runtime.running():
             await runtime.store.append(
-                TENANT, "set-a", 0, [created("a1", 1), created("a2", 2)]
+                TENANT,
+                "set-a",
+                0,
+                [set_drafted("a1", minute=1), set_drafted("a2", minute=2)],
             )
 
             async def anchored() -> bool:
@@ -327,7 +312,7 @@ async def test_the_verify_command_compares_seals_with_their_anchors(
     stored = []
     for version, title in enumerate(titles, start=1):
         stored += await store.append(
-            tenant, "set-a", version - 1, [created(title, version)]
+            tenant, "set-a", version - 1, [set_drafted(title, minute=version)]
         )
     async with pool.acquire() as connection:
         await Sealer("objectives").seal(connection, tenant)
