@@ -38,6 +38,7 @@ from mastery_events.anchors import SealAnchors
 from mastery_events.checkpoints import Checkpoints, Lag
 from mastery_events.consumer import ConsumerSettings, DurableConsumer, Handler
 from mastery_events.contract import CONTRACT, Registry
+from mastery_events.database import StatementConnection
 from mastery_events.errors import EventsError
 from mastery_events.jetstream import (
     StreamSettings,
@@ -244,6 +245,7 @@ class ServiceRuntime:
         # A lazy logger: the application configures structlog after this.
         self._log = structlog.get_logger(__name__, service=service.name)
         self._pool: asyncpg.Pool | None = None
+        self._statement_pool: asyncpg.Pool | None = None
         self._nats = NatsClient()
         self._bus_task: asyncio.Task[None] | None = None
         self._streams_ready = False
@@ -263,6 +265,15 @@ class ServiceRuntime:
             message = f"the runtime of {self.service.name} has not started"
             raise RuntimeNotStartedError(message)
         return self._pool
+
+    @property
+    def statement_pool(self) -> asyncpg.Pool:
+        """A pool for reads that are each one statement binding its own
+        tenant, handed back without a session reset (``StatementConnection``)."""
+        if self._statement_pool is None:
+            message = f"the runtime of {self.service.name} has not started"
+            raise RuntimeNotStartedError(message)
+        return self._statement_pool
 
     @property
     def keyring(self) -> Keyring:
@@ -308,6 +319,13 @@ class ServiceRuntime:
         # every attempt to restore it while the database is away.
         self._pool = await asyncpg.create_pool(
             database_url, min_size=0, max_size=POOL_SIZE
+        )
+        # Opened only where a service reads through it.
+        self._statement_pool = await asyncpg.create_pool(
+            database_url,
+            min_size=0,
+            max_size=POOL_SIZE,
+            connection_class=StatementConnection,
         )
         # The application role owns no table, so migrations run as the
         # owner when one is configured; the pool keeps the application role.
@@ -395,6 +413,9 @@ class ServiceRuntime:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self._statement_pool is not None:
+            await self._statement_pool.close()
+            self._statement_pool = None
         self._keyring = None
         self._log.info("service.stopped")
 

@@ -10,7 +10,9 @@ reports' real consumer and handler apply them in this one. For each
 ``MasteryChanged`` the latency is the time from its append's commit
 (``recorded_at``) to the moment its snapshot was written, inside the
 consumer's transaction. Reads go through ``Snapshots.json_of_student``, the
-read a student's report route makes, from concurrent clients.
+read a student's report route makes: first from concurrent clients as
+fast as they answer, then started at a steady rate, as a school's evening
+of guardians would, each timed from when it was due.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
     reads_per_second: float
     read_latency: Percentiles
     read_clients: int
+    paced_reads_asked_per_second: float
+    paced_reads_per_second: float
+    paced_read_latency: Percentiles
 
 
 def percentiles(durations: Sequence[float]) -> Percentiles:
@@ -302,6 +307,36 @@ async def read_load(
     return len(durations) / (time.monotonic() - started), durations
 
 
+async def paced_reads(
+    snapshots: Snapshots, students: Sequence[str], *, rate: float, seconds: float
+) -> tuple[float, list[float]]:
+    """Start a read of a random student's snapshot every ``1 / rate``
+    seconds for ``seconds``, however long earlier reads take; return the
+    rate kept and each read's time from when it was due to its answer.
+
+    Timing from the read's due moment, not from when it got started,
+    keeps a stall from hiding the reads queued up behind it.
+    """
+    durations: list[float] = []
+    chooser = random.Random(11)
+    reads: set[asyncio.Task[None]] = set()
+
+    async def read(due: float) -> None:
+        await snapshots.json_of_student(TENANT, chooser.choice(students))
+        durations.append(time.perf_counter() - due)
+
+    started = time.perf_counter()
+    for index in range(int(rate * seconds)):
+        due = started + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        task = asyncio.create_task(read(due))
+        reads.add(task)
+        task.add_done_callback(reads.discard)
+    await asyncio.gather(*reads)
+
+    return len(durations) / (time.perf_counter() - started), durations
+
+
 class Graded(msgspec.Struct, frozen=True, kw_only=True):
     """What the load generator appended once its run ended."""
 
@@ -389,6 +424,7 @@ async def run_reports_benchmark(
     seconds: float,
     read_clients: int,
     read_seconds: float,
+    paced_read_rate: float,
 ) -> BenchResult:
     """Run the grade load from a process of its own and the read load in
     this one, on ``settings``' engines."""
@@ -432,7 +468,7 @@ async def run_reports_benchmark(
         async with ServiceRuntime(
             sink, settings, registry=CONTRACT
         ).running() as reports:
-            snapshots = Snapshots(reports.pool, SINK)
+            snapshots = Snapshots(reports.pool, SINK, statements=reports.statement_pool)
 
             # The last student enrolled is the last seed event applied.
             for _ in range(int(SEED_WAIT / POLL)):
@@ -449,6 +485,9 @@ async def run_reports_benchmark(
 
             reads, durations = await read_load(
                 snapshots, student_ids, clients=read_clients, seconds=read_seconds
+            )
+            paced, paced_durations = await paced_reads(
+                snapshots, student_ids, rate=paced_read_rate, seconds=read_seconds
             )
     finally:
         # Closing our end stops a generator still waiting for a word.
@@ -469,6 +508,9 @@ async def run_reports_benchmark(
         reads_per_second=round(reads, 1),
         read_latency=percentiles(durations),
         read_clients=read_clients,
+        paced_reads_asked_per_second=paced_read_rate,
+        paced_reads_per_second=round(paced, 1),
+        paced_read_latency=percentiles(paced_durations),
     )
 
 

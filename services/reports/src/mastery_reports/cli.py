@@ -72,8 +72,20 @@ def rebuild_command() -> None:
 @click.option(
     "--read-seconds", type=click.FloatRange(min=1), default=10, show_default=True
 )
+@click.option(
+    "--paced-read-rate",
+    type=click.FloatRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Reads started per second in the paced phase, whatever their latency.",
+)
 def bench_command(
-    students: int, rate: float, seconds: float, read_clients: int, read_seconds: float
+    students: int,
+    rate: float,
+    seconds: float,
+    read_clients: int,
+    read_seconds: float,
+    paced_read_rate: float,
 ) -> None:
     """Measure grade-to-snapshot latency at a steady rate, then snapshot
     reads, on the configured engines in schemas and streams of its own."""
@@ -97,6 +109,7 @@ def bench_command(
             seconds=seconds,
             read_clients=read_clients,
             read_seconds=read_seconds,
+            paced_read_rate=paced_read_rate,
         )
     )
     click.echo(msgspec.json.format(msgspec.json.encode(result)).decode())

@@ -24,7 +24,11 @@ def providers(runtime: ServiceRuntime) -> dict[str, Provide]:
     ``runtime``'s database, and its keyring."""
 
     def provide_snapshots() -> Snapshots:
-        return Snapshots(runtime.pool, runtime.service.schema)
+        return Snapshots(
+            runtime.pool,
+            runtime.service.schema,
+            statements=runtime.statement_pool,
+        )
 
     def provide_links() -> ShareLinks:
         return ShareLinks(runtime.pool, runtime.store)

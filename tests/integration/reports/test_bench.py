@@ -1,0 +1,38 @@
+"""The reports bench, run small on the test engines: every grade it appends
+is timed to its snapshot, and both read phases read real snapshots."""
+
+from __future__ import annotations
+
+from mastery_events.settings import Settings
+from mastery_reports.benchmark import run_reports_benchmark
+from tests.keys import KEY_ENCRYPTION_KEY
+
+
+async def test_a_small_run_times_every_grade_and_every_paced_read(
+    database_url: str, nats_url: str, subject_prefix: str
+) -> None:
+    """Twenty-five students graded at twenty a second for two seconds:
+    every grade reaches its snapshot, and the paced phase starts fifty
+    reads in its second and answers each of them."""
+    settings = Settings(
+        database_url=database_url,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        key_encryption_key=KEY_ENCRYPTION_KEY,
+    )
+
+    result = await run_reports_benchmark(
+        settings,
+        students=25,
+        rate=20,
+        seconds=2,
+        read_clients=2,
+        read_seconds=1,
+        paced_read_rate=50,
+    )
+
+    assert result.grades >= 20
+    assert result.append_to_snapshot.count == result.grades
+    assert result.read_latency.count > 0
+    assert result.paced_read_latency.count == 50
+    assert result.paced_read_latency.p50_ms > 0
