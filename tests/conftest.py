@@ -19,6 +19,7 @@ from mastery_events.keyring import (
     keyring_migrations,
 )
 from mastery_events.migrations import event_store_migrations, migrate
+from mastery_events.settings import Settings
 from mastery_events.store import EventStore
 from tests.engines import TestEngines, test_engines
 from tests.keys import KEY_ENCRYPTION_KEY
@@ -81,6 +82,19 @@ def subject_prefix() -> str:
     """A NATS subject prefix of this test's own, so tests sharing one
     server never see each other's messages."""
     return f"test{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
+    """Settings that reach the session's engines, on this test's subjects,
+    with the session's key-encryption key; a module that needs another
+    setting overrides this fixture and replaces the field."""
+    return Settings(
+        database_url=database_url,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        key_encryption_key=KEY_ENCRYPTION_KEY,
+    )
 
 
 @pytest.fixture

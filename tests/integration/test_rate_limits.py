@@ -26,7 +26,6 @@ from mastery_events.runtime import Service, ServiceRuntime
 from mastery_events.service_app import service_app
 from mastery_events.settings import Settings
 from tests.integration.limited_service import notices
-from tests.keys import KEY_ENCRYPTION_KEY
 from tests.waiting import eventually
 
 ROOT = Path(__file__).parents[2]
@@ -44,15 +43,9 @@ async def service(pool: asyncpg.Pool) -> AsyncIterator[Service]:
 
 
 @pytest.fixture
-def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
-    """Settings reaching the session's engines, with a small limit."""
-    return Settings(
-        database_url=database_url,
-        nats_url=nats_url,
-        subject_prefix=subject_prefix,
-        key_encryption_key=KEY_ENCRYPTION_KEY,
-        rate_limit=LIMIT,
-    )
+def settings(settings: Settings) -> Settings:
+    """The shared settings, with a small limit."""
+    return msgspec.structs.replace(settings, rate_limit=LIMIT)
 
 
 @contextlib.asynccontextmanager

@@ -22,7 +22,6 @@ from mastery_events.settings import Settings
 from mastery_events.subjects import Subjects
 from mastery_events.verification import Verifier
 from tests.integration.drafts import set_drafted
-from tests.keys import KEY_ENCRYPTION_KEY
 from tests.waiting import eventually
 
 DEADLINE = 15.0
@@ -39,15 +38,9 @@ async def service(pool: asyncpg.Pool) -> AsyncIterator[Service]:
 
 
 @pytest.fixture
-def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
-    """Settings that reach the session's engines, on this test's subjects."""
-    return Settings(
-        database_url=database_url,
-        nats_url=nats_url,
-        subject_prefix=subject_prefix,
-        relay_poll_interval=0.2,
-        key_encryption_key=KEY_ENCRYPTION_KEY,
-    )
+def settings(settings: Settings) -> Settings:
+    """The shared settings, with a relay that polls five times a second."""
+    return msgspec.structs.replace(settings, relay_poll_interval=0.2)
 
 
 async def test_an_event_a_service_stores_reaches_its_stream(

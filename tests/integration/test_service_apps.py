@@ -22,7 +22,6 @@ from mastery_events.subjects import Subjects
 from mastery_grading.app import create_app as create_grading
 from mastery_objectives.app import create_app as create_objectives
 from mastery_reports.app import create_app as create_reports
-from tests.keys import KEY_ENCRYPTION_KEY
 
 APPS: dict[str, Callable[[Settings], Litestar]] = {
     "objectives": create_objectives,
@@ -49,17 +48,6 @@ async def answer_with(
             )
             raise AssertionError(message)
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def settings(database_url: str, nats_url: str, subject_prefix: str) -> Settings:
-    """Settings that reach the session's engines, on this test's subjects."""
-    return Settings(
-        database_url=database_url,
-        nats_url=nats_url,
-        subject_prefix=subject_prefix,
-        key_encryption_key=KEY_ENCRYPTION_KEY,
-    )
 
 
 @pytest.fixture

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 from mastery_events.settings import Settings
 from mastery_reports.benchmark import run_reports_benchmark
-from tests.keys import KEY_ENCRYPTION_KEY
 
 
 async def test_a_small_run_times_every_grade_and_every_paced_read(
-    database_url: str, nats_url: str, subject_prefix: str
+    settings: Settings,
 ) -> None:
     """Twenty-five students graded at twenty a second for two seconds:
     every grade reaches its snapshot, and the paced phase starts fifty
     reads in its second and answers each of them."""
-    settings = Settings(
-        database_url=database_url,
-        nats_url=nats_url,
-        subject_prefix=subject_prefix,
-        key_encryption_key=KEY_ENCRYPTION_KEY,
-    )
-
     result = await run_reports_benchmark(
         settings,
         students=25,
