@@ -74,7 +74,12 @@ APPEND_BATCH = 1000
 REPEATS = 3
 
 
-ROW_TABLES = ("timeline_evidence", "timeline_points", "timeline_states")
+ROW_TABLES = (
+    "timeline_evidence",
+    "timeline_items",
+    "timeline_points",
+    "timeline_states",
+)
 # Every process of the server: backends and the background writers, as
 # a COPY's cost lands on the WAL writer and checkpointer too.
 PIDS = "SELECT pid FROM pg_stat_activity"

@@ -37,6 +37,7 @@ from mastery_events.store import Checkpoint
 from mastery_events.tenancy import RELAY_ROLE, set_tenant
 from mastery_grading.errors import ScaleVersionNotFoundError
 from mastery_grading.evidence import EvidenceFold, EvidenceItem, StoredAssessmentEvent
+from mastery_grading.explanations import ItemVersions
 from mastery_grading.mastery import Policy
 from mastery_grading.scales import ScaleView
 from mastery_grading.timeline import (
@@ -50,12 +51,13 @@ from mastery_grading.timeline import (
     revise,
 )
 from mastery_grading.timeline_store import (
+    ITEM_COLUMNS,
     POINT_COLUMNS,
     Pair,
     Shift,
     TimelineState,
     choose_rules,
-    point_row,
+    revision_rows,
     shift_of,
     state_row,
     touches,
@@ -172,11 +174,14 @@ class Rows(msgspec.Struct, kw_only=True):
     """Rows waiting to be copied into the rebuild's tables."""
 
     evidence: list[tuple[object, ...]] = msgspec.field(default_factory=list)
+    items: list[tuple[object, ...]] = msgspec.field(default_factory=list)
     points: list[list[object]] = msgspec.field(default_factory=list)
     states: list[tuple[object, ...]] = msgspec.field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.evidence) + len(self.points) + len(self.states)
+        return (
+            len(self.evidence) + len(self.items) + len(self.points) + len(self.states)
+        )
 
 
 class TimelineReplay:
@@ -204,6 +209,7 @@ class TimelineReplay:
         self._named: dict[UUID, int] = {}
         self._since: dict[UUID, datetime] = {}
         self._rules_key: tuple[object, ...] | None = None
+        self._versions = ItemVersions()
 
     def assess(self, trigger: Trigger, in_force: InForce) -> None:
         """Apply an assessment event."""
@@ -366,19 +372,19 @@ class TimelineReplay:
                 row = self._open.pop(moment, None)
                 if row is not None:
                     row[RECORDED_UNTIL] = recorded
-            for point in revision.opened:
-                row = list(
-                    point_row(
-                        self.pair,
-                        point,
-                        revision=state.revision,
-                        recorded_from=recorded,
-                        rules=rules,
-                        cause_event_id=trigger.event_id,
-                        reason=reason,
-                    )
-                )
-                self.rows.points.append(row)
+            point_rows, item_rows = revision_rows(
+                self.pair,
+                revision.opened,
+                revision=state.revision,
+                recorded_from=recorded,
+                rules=rules,
+                cause_event_id=trigger.event_id,
+                reason=reason,
+                versions=self._versions,
+            )
+            self.rows.items += item_rows
+            self.rows.points += point_rows
+            for point, row in zip(revision.opened, point_rows, strict=True):
                 self._open[point.valid_from] = row
             state.stream_version += len(revision.announced)
         # A result decodes from its stored JSON to a value equal to itself
@@ -449,6 +455,7 @@ class RowCopier:
 
     async def _copy(self, rows: Rows) -> None:
         await self.copy("timeline_evidence", EVIDENCE_COLUMNS, rows.evidence)
+        await self.copy("timeline_items", ITEM_COLUMNS, rows.items)
         await self.copy("timeline_points", POINT_COLUMNS, rows.points)
         await self.copy("timeline_states", STATE_COLUMNS, rows.states)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 import msgspec
 import structlog
 
@@ -39,7 +40,13 @@ from mastery_grading.errors import (
     PolicyVersionNotFoundError,
     ScaleVersionNotFoundError,
 )
-from mastery_grading.evidence import StoredAssessmentEvent
+from mastery_grading.evidence import EvidenceItem, StoredAssessmentEvent
+from mastery_grading.explanations import (
+    ItemVersions,
+    stored_result,
+    summary_of,
+    versions_of,
+)
 from mastery_grading.mastery import MasteryResult, Policy
 from mastery_grading.scales import ScaleView
 from mastery_grading.timeline import (
@@ -56,6 +63,7 @@ from mastery_grading.timeline import (
 
 REBUILT_TABLES = (
     "timeline_evidence",
+    "timeline_items",
     "timeline_points",
     "timeline_states",
     "timeline_policies",
@@ -66,7 +74,7 @@ ACTOR = "grading-timelines"
 log = structlog.get_logger(__name__)
 
 assessment_decoder = msgspec.json.Decoder(AssessmentEvent)
-result_decoder = msgspec.json.Decoder(MasteryResult)
+item_encoder = msgspec.json.Encoder()
 policy_decoder = msgspec.json.Decoder(Policy)
 scale_decoder = msgspec.json.Decoder(ScaleView)
 
@@ -193,6 +201,7 @@ class Tables:
         self.states = f"{quoted}.timeline_states{suffix}"
         self.policies = f"{quoted}.timeline_policies{suffix}"
         self.scales = f"{quoted}.timeline_scales{suffix}"
+        self.items = f"{quoted}.timeline_items{suffix}"
         self.recalculations = f"{quoted}.timeline_recalculations"
         self.catalogue_objectives = f"{quoted}.catalogue_objectives"
         self.catalogue_scale_versions = f"{quoted}.catalogue_scale_versions"
@@ -217,46 +226,111 @@ POINT_COLUMNS = (
     "scale_version",
     "policy_version",
     "counted",
+    "counted_revisions",
+    "left_out",
+    "left_out_revisions",
     "cause_event_id",
     "reason",
-    "result",
+    "summary",
+)
+ITEM_COLUMNS = (
+    "tenant_id",
+    "student_id",
+    "objective_id",
+    "assessment_id",
+    "revision",
+    "item",
 )
 
 
-def point_row(
+# The columns a point's result is put back together from.
+STORED_RESULT = "summary, counted, counted_revisions, left_out, left_out_revisions"
+
+
+def result_of(row: asyncpg.Record, versions: ItemVersions) -> MasteryResult:
+    """Return the result a point row selected with ``STORED_RESULT`` holds."""
+    return stored_result(
+        row["summary"],
+        versions,
+        counted=row["counted"],
+        counted_revisions=row["counted_revisions"],
+        left_out=row["left_out"],
+        left_out_revisions=row["left_out_revisions"],
+    )
+
+
+def revision_rows(
     pair: Pair,
-    point: Point,
+    opened: Sequence[Point],
     *,
     revision: int,
     recorded_from: datetime,
     rules: Rules,
     cause_event_id: UUID,
     reason: str,
-) -> tuple[object, ...]:
-    """Return a ``timeline_points`` row, in ``POINT_COLUMNS`` order."""
-    result = point.result
-    return (
-        pair.tenant_id,
-        pair.student_id,
-        pair.objective_id,
-        revision,
-        point.valid_from,
-        recorded_from,
-        None,
-        result.status,
-        result.score,
-        result.level.value if result.level else None,
-        result.level.label if result.level else None,
-        result.mastered,
-        result.explanation.method,
-        rules.scale.scale_id,
-        rules.scale.version,
-        rules.policy_version,
-        [item.assessment_id for item in result.explanation.counted],
-        cause_event_id,
-        reason,
-        msgspec.json.encode(result).decode(),
-    )
+    versions: ItemVersions,
+) -> tuple[list[list[object]], list[tuple[object, ...]]]:
+    """Return the ``timeline_points`` rows of a revision's opened points,
+    in ``POINT_COLUMNS`` order, and the ``timeline_items`` rows of the
+    item versions they list for the first time, in ``ITEM_COLUMNS`` order:
+    one shape for the projection and the rebuild alike."""
+    point_rows: list[list[object]] = []
+    item_rows: list[tuple[object, ...]] = []
+    # The points of one revision list the same item objects: name each once.
+    named: dict[int, int] = {}
+
+    def name(item: EvidenceItem) -> int:
+        found = named.get(id(item))
+        if found is None:
+            found, new = versions.name(item, revision)
+            named[id(item)] = found
+            if new:
+                item_rows.append(
+                    (
+                        pair.tenant_id,
+                        pair.student_id,
+                        pair.objective_id,
+                        item.assessment_id,
+                        revision,
+                        item_encoder.encode(item).decode(),
+                    )
+                )
+        return found
+
+    scale = rules.scale
+    for point in opened:
+        result = point.result
+        explanation = result.explanation
+        level = result.level
+        point_rows.append(
+            [
+                pair.tenant_id,
+                pair.student_id,
+                pair.objective_id,
+                revision,
+                point.valid_from,
+                recorded_from,
+                None,
+                result.status,
+                result.score,
+                level.value if level else None,
+                level.label if level else None,
+                result.mastered,
+                explanation.method,
+                scale.scale_id,
+                scale.version,
+                rules.policy_version,
+                [item.assessment_id for item in explanation.counted],
+                [name(item) for item in explanation.counted],
+                [item.assessment_id for item in explanation.left_out],
+                [name(item) for item in explanation.left_out],
+                cause_event_id,
+                reason,
+                item_encoder.encode(summary_of(result)).decode(),
+            ]
+        )
+
+    return point_rows, item_rows
 
 
 class TimelineProjection:
@@ -378,7 +452,7 @@ class TimelineProjection:
 
         scale_id, rules = await self._rules_of(connection, pair, state, events)
         state.scale_id = scale_id
-        points = await self._points_of(connection, pair)
+        points, versions = await self._points_of(connection, pair)
         revision = advance(
             events, points, rules, since=since_of(events, event.assessment_id)
         )
@@ -387,6 +461,7 @@ class TimelineProjection:
             pair,
             state,
             revision,
+            versions=versions,
             rules=rules,
             envelope=envelope,
             reason=reason_of(event),
@@ -425,13 +500,14 @@ class TimelineProjection:
             events = await self._events_of(connection, pair)
             scale_id, rules = await self._rules_of(connection, pair, state, events)
             state.scale_id = scale_id
-            points = await self._points_of(connection, pair)
+            points, versions = await self._points_of(connection, pair)
             revision = advance(events, points, rules, since=None)
             changed += await self._record(
                 connection,
                 pair,
                 state,
                 revision,
+                versions=versions,
                 rules=rules,
                 envelope=envelope,
                 reason=recalculation_reason(event.reason),
@@ -572,6 +648,7 @@ class TimelineProjection:
         state: TimelineState,
         revision: Revision,
         *,
+        versions: ItemVersions,
         rules: Rules,
         envelope: Envelope,
         reason: str,
@@ -587,21 +664,27 @@ class TimelineProjection:
         if changed:
             state.revision += 1
             await self._close(connection, pair, revision.closed, recorded)
+            point_rows, item_rows = revision_rows(
+                pair,
+                revision.opened,
+                revision=state.revision,
+                recorded_from=recorded,
+                rules=rules,
+                cause_event_id=envelope.event_id,
+                reason=reason,
+                versions=versions,
+            )
+            if item_rows:
+                await connection.executemany(
+                    f"INSERT INTO {self.tables.items} ({', '.join(ITEM_COLUMNS)}) "
+                    "VALUES ($1, $2, $3, $4, $5, $6::json)",
+                    item_rows,
+                )
+            placeholders = ", ".join(f"${n}" for n in range(1, len(POINT_COLUMNS) + 1))
             await connection.executemany(
                 f"INSERT INTO {self.tables.points} ({', '.join(POINT_COLUMNS)}) "
-                f"VALUES ({', '.join(f'${n}' for n in range(1, 21))})",
-                [
-                    point_row(
-                        pair,
-                        point,
-                        revision=state.revision,
-                        recorded_from=recorded,
-                        rules=rules,
-                        cause_event_id=envelope.event_id,
-                        reason=reason,
-                    )
-                    for point in revision.opened
-                ],
+                f"VALUES ({placeholders})",
+                point_rows,
             )
             announced = [
                 announcement(
@@ -742,19 +825,29 @@ class TimelineProjection:
             for event, recorded_at, position in rows
         ]
 
-    async def _points_of(self, connection: Connection, pair: Pair) -> list[Point]:
+    async def _points_of(
+        self, connection: Connection, pair: Pair
+    ) -> tuple[list[Point], ItemVersions]:
+        """Return a timeline's believed points and its stored items."""
+        key = (pair.tenant_id, pair.student_id, pair.objective_id)
+        items = await connection.fetch(
+            f"SELECT assessment_id, revision, item FROM {self.tables.items} "
+            "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3 "
+            "ORDER BY revision, assessment_id",
+            *key,
+        )
+        versions = versions_of(tuple(row) for row in items)
         rows = await connection.fetch(
-            f"SELECT valid_from, result FROM {self.tables.points} "
+            f"SELECT valid_from, {STORED_RESULT} FROM {self.tables.points} "
             "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3 "
             "AND recorded_until IS NULL ORDER BY valid_from",
-            pair.tenant_id,
-            pair.student_id,
-            pair.objective_id,
+            *key,
         )
-        return [
-            Point(valid_from=valid_from, result=result_decoder.decode(result))
-            for valid_from, result in rows
+        points = [
+            Point(valid_from=row["valid_from"], result=result_of(row, versions))
+            for row in rows
         ]
+        return points, versions
 
     async def _state_of(
         self, connection: Connection, pair: Pair
