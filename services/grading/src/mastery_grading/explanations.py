@@ -63,6 +63,11 @@ class ItemVersions:
 
     def __init__(self) -> None:
         self._versions: dict[UUID, list[tuple[EvidenceItem, int]]] = {}
+        # Items named before, by identity: a fold hands back the same item
+        # object until an event touches its assessment, so most lookups end
+        # here. Each entry holds its item, so no other object can take
+        # that identity while the entry lives.
+        self._seen: dict[int, tuple[EvidenceItem, int]] = {}
 
     def know(self, item: EvidenceItem, revision: int) -> None:
         """Take a version already stored."""
@@ -71,16 +76,41 @@ class ItemVersions:
     def name(self, item: EvidenceItem, revision: int) -> tuple[int, bool]:
         """Return the revision naming ``item`` and whether it is new, in
         which case it is named by ``revision`` from now on."""
+        seen = self._seen.get(id(item))
+        if seen is not None and seen[0] is item:
+            return seen[1], False
+        named, new = self._named(item, revision)
+        self._seen[id(item)] = (item, named)
+
+        return named, new
+
+    def names(
+        self, items: Sequence[EvidenceItem], revision: int
+    ) -> tuple[list[int], list[EvidenceItem]]:
+        """Return the revisions naming ``items``, and those of them that
+        are new, as ``name`` does for each."""
+        seen = self._seen
+        found: list[int] = []
+        new: list[EvidenceItem] = []
+        for item in items:
+            hit = seen.get(id(item))
+            if hit is not None and hit[0] is item:
+                found.append(hit[1])
+                continue
+            named, fresh = self._named(item, revision)
+            seen[id(item)] = (item, named)
+            found.append(named)
+            if fresh:
+                new.append(item)
+
+        return found, new
+
+    def _named(self, item: EvidenceItem, revision: int) -> tuple[int, bool]:
         versions = self._versions.get(item.assessment_id)
         if versions is None:
             self._versions[item.assessment_id] = [(item, revision)]
             return revision, True
-        # The newest version is nearly always the one asked for, and the
-        # rebuild hands back the very same object.
-        newest, named = versions[-1]
-        if newest is item or newest == item:
-            return named, False
-        for known, named in versions:
+        for known, named in reversed(versions):
             if known == item:
                 return named, False
         versions.append((item, revision))

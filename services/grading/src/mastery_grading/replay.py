@@ -358,7 +358,8 @@ class TimelineReplay:
     ) -> None:
         items = self._evidence(rules.scale)
         new = curve_of(items, rules, keep=self.points, since=since)
-        self._record(trigger, revise(self.points, new, rules), rules, reason)
+        revision = revise(self.points, new, rules, announce=False)
+        self._record(trigger, revision, rules, reason)
 
     def _record(
         self, trigger: Trigger, revision: Revision, rules: Rules, reason: str
@@ -386,7 +387,9 @@ class TimelineReplay:
             self.rows.points += point_rows
             for point, row in zip(revision.opened, point_rows, strict=True):
                 self._open[point.valid_from] = row
-            state.stream_version += len(revision.announced)
+            # The projector announces one event per valid time that
+            # changed; the replay announces nothing, but counts them.
+            state.stream_version += len(revision.changed_at)
         # A result decodes from its stored JSON to a value equal to itself
         # (floats, datetimes and tuples all survive msgspec's round trip),
         # so comparing with these points is comparing with the projector's,

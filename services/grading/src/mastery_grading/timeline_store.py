@@ -276,25 +276,20 @@ def revision_rows(
     one shape for the projection and the rebuild alike."""
     point_rows: list[list[object]] = []
     item_rows: list[tuple[object, ...]] = []
-    # The points of one revision list the same item objects: name each once.
-    named: dict[int, int] = {}
 
-    def name(item: EvidenceItem) -> int:
-        found = named.get(id(item))
-        if found is None:
-            found, new = versions.name(item, revision)
-            named[id(item)] = found
-            if new:
-                item_rows.append(
-                    (
-                        pair.tenant_id,
-                        pair.student_id,
-                        pair.objective_id,
-                        item.assessment_id,
-                        revision,
-                        item_encoder.encode(item).decode(),
-                    )
-                )
+    def names(items: Sequence[EvidenceItem]) -> list[int]:
+        found, new = versions.names(items, revision)
+        item_rows.extend(
+            (
+                pair.tenant_id,
+                pair.student_id,
+                pair.objective_id,
+                item.assessment_id,
+                revision,
+                item_encoder.encode(item).decode(),
+            )
+            for item in new
+        )
         return found
 
     scale = rules.scale
@@ -321,9 +316,9 @@ def revision_rows(
                 scale.version,
                 rules.policy_version,
                 [item.assessment_id for item in explanation.counted],
-                [name(item) for item in explanation.counted],
+                names(explanation.counted),
                 [item.assessment_id for item in explanation.left_out],
-                [name(item) for item in explanation.left_out],
+                names(explanation.left_out),
                 cause_event_id,
                 reason,
                 item_encoder.encode(summary_of(result)).decode(),
