@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -17,12 +16,17 @@ import pytest
 
 from mastery_events.migrations import migrate, quote_schema
 from mastery_events.store import EventStore
-from mastery_grading.explanations import versions_of
 from mastery_grading.projector import ProjectorSettings, TimelineProjector
 from mastery_grading.rebuild import Rebuild
 from mastery_grading.service import SERVICE
 from mastery_grading.timeline_reads import MasteryCell, Timeline, TimelineReader
-from mastery_grading.timeline_store import REBUILT_TABLES, STORED_RESULT, result_of
+from mastery_grading.timeline_store import (
+    REBUILT_TABLES,
+    STORED_RESULT,
+    Pair,
+    result_of,
+    stored_parts,
+)
 from tests.integration.grading.school import (
     BART,
     DECIMALS,
@@ -42,6 +46,7 @@ JSON_COLUMNS = {
     "timeline_points": "summary",
     "timeline_evidence": "event",
     "timeline_items": "item",
+    "timeline_rules": "header",
 }
 SHAPE_COLUMNS = (
     ("timeline_points", "result"),
@@ -53,6 +58,7 @@ POINT_KEY = ("tenant_id", "student_id", "objective_id", "revision", "valid_from"
 ORDER = {
     "timeline_evidence": "tenant_id, event_id",
     "timeline_items": "tenant_id, student_id, objective_id, assessment_id, revision",
+    "timeline_rules": "tenant_id, student_id, objective_id, revision",
     "timeline_points": "tenant_id, student_id, objective_id, revision, valid_from",
     "timeline_states": "tenant_id, student_id, objective_id",
     "timeline_policies": "tenant_id, objective_set_id, objective_id",
@@ -133,26 +139,24 @@ async def into_older_shape(pool: asyncpg.Pool, schema: str, number: int) -> None
     quoted = quote_schema(schema)
     again = [m for m in SERVICE.migrations if m.number >= number]
     async with pool.acquire() as connection, connection.transaction():
-        items = await connection.fetch(
-            "SELECT tenant_id, student_id, objective_id, assessment_id, revision, "
-            f"item FROM {quoted}.timeline_items ORDER BY revision, assessment_id"
-        )
-        stored: dict[tuple[str, str, UUID], list[tuple[UUID, int, str]]] = {}
-        for row in items:
-            pair = (row["tenant_id"], row["student_id"], row["objective_id"])
-            stored.setdefault(pair, []).append(
-                (row["assessment_id"], row["revision"], row["item"])
-            )
-        versions = {pair: versions_of(rows) for pair, rows in stored.items()}
         points = await connection.fetch(
             "SELECT tenant_id, student_id, objective_id, revision, valid_from, "
             f"{STORED_RESULT} FROM {quoted}.timeline_points"
         )
+        parts = {
+            pair: await stored_parts(
+                connection,
+                f"{quoted}.timeline_items",
+                f"{quoted}.timeline_rules",
+                Pair(tenant_id=pair[0], student_id=pair[1], objective_id=pair[2]),
+            )
+            for pair in {(row[0], row[1], row[2]) for row in points}
+        }
         results = [
             (
                 *(row[key] for key in POINT_KEY),
                 msgspec.json.encode(
-                    result_of(row, versions[(row[0], row[1], row[2])])
+                    result_of(row, parts[row[0], row[1], row[2]])
                 ).decode(),
             )
             for row in points
@@ -168,9 +172,10 @@ async def into_older_shape(pool: asyncpg.Pool, schema: str, number: int) -> None
         )
         await connection.execute(
             f"ALTER TABLE {quoted}.timeline_points "
-            "ALTER COLUMN result SET NOT NULL, DROP COLUMN counted_revisions, "
-            "DROP COLUMN left_out, DROP COLUMN left_out_revisions, "
-            f"DROP COLUMN summary; DROP TABLE {quoted}.timeline_items"
+            "ALTER COLUMN result SET NOT NULL, DROP COLUMN rules_revision, "
+            "DROP COLUMN counted_revisions, DROP COLUMN left_out, "
+            "DROP COLUMN left_out_revisions, DROP COLUMN summary; "
+            f"DROP TABLE {quoted}.timeline_items, {quoted}.timeline_rules"
         )
         if number <= JSON_TEXT:
             await connection.execute(
@@ -259,8 +264,9 @@ async def test_timelines_in_an_older_shape_read_the_same_once_migrated(
 async def test_item_migration_keeps_each_item_version_once_and_runs_twice(
     pool: asyncpg.Pool, schema: str, store: EventStore
 ) -> None:
-    """Migrating whole explanations keeps each item version once, named
-    as the projector names it, and running it again changes nothing."""
+    """Migrating whole explanations keeps each item version and each set
+    of rules once, named as the projector names them, and running it again
+    changes nothing."""
     school = await School(pool, schema, store).open()
     projector = TimelineProjector(store, settings=ProjectorSettings(batch_size=5))
     first, _ = await school.record(2, on=day(3))
@@ -272,15 +278,17 @@ async def test_item_migration_keeps_each_item_version_once_and_runs_twice(
     projected = await decoded_tables(pool, schema)
     await into_older_shape(pool, schema, ITEMS)
 
-    (items,) = [m for m in SERVICE.migrations if m.number == ITEMS]
+    (parts,) = [m for m in SERVICE.migrations if m.number == ITEMS]
     async with pool.acquire() as connection:
         await migrate(connection, schema, SERVICE.migrations)
         async with connection.transaction():
             await connection.execute(f"SET LOCAL search_path TO {quote_schema(schema)}")
-            await connection.execute(items.sql)
+            await connection.execute(parts.sql)
 
-    # Three recordings, then an amend of the first: four versions in all,
-    # where the explanations listed nine items over six points.
+    # Three recordings, then an amend of the first: four item versions in
+    # all, where the explanations listed nine items over six points, and
+    # one set of rules they all name.
     assert len(projected["timeline_items"]) == 4
+    assert len(projected["timeline_rules"]) == 1
     assert len(projected["timeline_points"]) == 6
     assert await decoded_tables(pool, schema) == projected

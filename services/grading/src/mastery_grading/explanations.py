@@ -1,20 +1,22 @@
-"""Explanations kept once: a point's result as its summary plus references
-to the evidence items it lists.
+"""Explanations kept once: a point's result as its outcome plus references
+to the parts its explanation is made of.
 
 A point's explanation lists every evidence item counted or left out up to
-its valid time, so storing it whole made each point grow with its
-timeline and wrote the same items over and over. Instead a timeline keeps
-each version of each item once (``timeline_items``), named by its
-assessment and the revision that first listed it, and a point keeps its
-``Summary`` (the result without the two lists) and, in order, the names of
-the items it counts and leaves out. Reading puts the result back together,
-equal to the one computed.
+its valid time, and names the method, parameters, scale and policy it was
+computed with. Stored whole, each point grew with its timeline and wrote
+the same items and the same rules over and over. Instead a timeline keeps
+each version of each item once (``timeline_items``, named by its
+assessment and the revision that first listed it) and each set of rules
+once (``timeline_rules``, named by the revision that first used it); a
+point keeps its ``Summary`` (the outcome), the name of its rules and, in
+order, the names of the items it counts and leaves out. Reading puts the
+result back together, equal to the one computed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -33,7 +35,7 @@ from mastery_grading.scales import Level
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
-    """A ``MasteryResult`` without the evidence its explanation lists."""
+    """What a point's result says: score, level, mastery and why none."""
 
     status: Status
     score: float | None
@@ -41,63 +43,90 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     level: Level | None
     mastered: bool
     note: str | None
+
+
+class Header(msgspec.Struct, frozen=True, kw_only=True):
+    """What an explanation names besides its evidence: the method, its
+    parameters, the scale and the policy."""
+
     method: Method
     parameters: Parameters
     scale: ScaleRef
     policy: PolicyRef
 
 
+T = TypeVar("T")
+
 summary_decoder = msgspec.json.Decoder(Summary)
+header_decoder = msgspec.json.Decoder(Header)
 item_decoder = msgspec.json.Decoder(EvidenceItem)
-encoder = msgspec.json.Encoder()
 
 
-class ItemVersions:
-    """Every version of one timeline's evidence items stored so far.
+class Versions(Generic[T]):
+    """Every version of one kind of part stored so far for one timeline,
+    each named by the revision that first used it, grouped by ``group``
+    (an item's assessment; one group for rules).
 
-    A version is named by its assessment and the revision that first
-    listed it. An item equal to a version already stored takes that
-    version's name, so the projector (which folds a timeline anew for each
-    event) and the rebuild (which keeps its fold) name every item alike.
+    A part equal to a version already stored takes that version's name, so
+    the projector (which computes a timeline's parts anew for each event)
+    and the rebuild (which keeps them) name every part alike.
     """
 
     def __init__(self) -> None:
-        self._versions: dict[UUID, list[tuple[EvidenceItem, int]]] = {}
+        self._versions: dict[object, list[tuple[T, int]]] = {}
+
+    def know(self, group: object, part: T, revision: int) -> None:
+        """Take a version already stored."""
+        self._versions.setdefault(group, []).append((part, revision))
+
+    def name(self, group: object, part: T, revision: int) -> tuple[int, bool]:
+        """Return the revision naming ``part`` and whether it is new, in
+        which case it is named by ``revision`` from now on."""
+        versions = self._versions.setdefault(group, [])
+        named, new = revision, True
+        for known, first in reversed(versions):
+            if known == part:
+                named, new = first, False
+                break
+        if new:
+            versions.append((part, revision))
+
+        return named, new
+
+    def get(self, group: object, revision: int) -> T:
+        """Return the stored version of ``group`` named by ``revision``."""
+        for part, named in self._versions[group]:
+            if named == revision:
+                return part
+        raise KeyError((group, revision))
+
+
+class Parts:
+    """The item versions and rules one timeline's explanations are made of."""
+
+    def __init__(self) -> None:
+        self.items: Versions[EvidenceItem] = Versions()
+        self.rules: Versions[Header] = Versions()
         # Items named before, by identity: a fold hands back the same item
         # object until an event touches its assessment, so most lookups end
         # here. Each entry holds its item, so no other object can take
         # that identity while the entry lives.
         self._seen: dict[int, tuple[EvidenceItem, int]] = {}
 
-    def know(self, item: EvidenceItem, revision: int) -> None:
-        """Take a version already stored."""
-        self._versions.setdefault(item.assessment_id, []).append((item, revision))
-
-    def name(self, item: EvidenceItem, revision: int) -> tuple[int, bool]:
-        """Return the revision naming ``item`` and whether it is new, in
-        which case it is named by ``revision`` from now on."""
-        seen = self._seen.get(id(item))
-        if seen is not None and seen[0] is item:
-            return seen[1], False
-        named, new = self._named(item, revision)
-        self._seen[id(item)] = (item, named)
-
-        return named, new
-
     def names(
         self, items: Sequence[EvidenceItem], revision: int
     ) -> tuple[list[int], list[EvidenceItem]]:
-        """Return the revisions naming ``items``, and those of them that
-        are new, as ``name`` does for each."""
-        seen = self._seen
+        """Return the revisions naming ``items``, in order, and those of
+        them that are new."""
         found: list[int] = []
         new: list[EvidenceItem] = []
+        seen = self._seen
         for item in items:
             hit = seen.get(id(item))
             if hit is not None and hit[0] is item:
                 found.append(hit[1])
                 continue
-            named, fresh = self._named(item, revision)
+            named, fresh = self.items.name(item.assessment_id, item, revision)
             seen[id(item)] = (item, named)
             found.append(named)
             if fresh:
@@ -105,38 +134,23 @@ class ItemVersions:
 
         return found, new
 
-    def _named(self, item: EvidenceItem, revision: int) -> tuple[int, bool]:
-        versions = self._versions.get(item.assessment_id)
-        if versions is None:
-            self._versions[item.assessment_id] = [(item, revision)]
-            return revision, True
-        for known, named in reversed(versions):
-            if known == item:
-                return named, False
-        versions.append((item, revision))
 
-        return revision, True
+def parts_of(
+    items: Iterable[tuple[Any, ...]], rules: Iterable[tuple[Any, ...]]
+) -> Parts:
+    """Decode a timeline's stored parts: items as (assessment, revision,
+    item JSON), rules as (revision, header JSON), both by revision."""
+    parts = Parts()
+    for assessment_id, revision, item in items:
+        parts.items.know(assessment_id, item_decoder.decode(item), revision)
+    for revision, header in rules:
+        parts.rules.know(None, header_decoder.decode(header), revision)
 
-    def get(self, assessment_id: UUID, revision: int) -> EvidenceItem:
-        """Return the stored version of an assessment named by ``revision``."""
-        for item, named in self._versions[assessment_id]:
-            if named == revision:
-                return item
-        raise KeyError((assessment_id, revision))
-
-
-def versions_of(rows: Iterable[tuple[Any, ...]]) -> ItemVersions:
-    """Decode stored item versions: (assessment, revision, item JSON)."""
-    versions = ItemVersions()
-    for _, revision, item in rows:
-        versions.know(item_decoder.decode(item), revision)
-
-    return versions
+    return parts
 
 
 def summary_of(result: MasteryResult) -> Summary:
-    """Return ``result`` without the evidence its explanation lists."""
-    explanation = result.explanation
+    """Return what ``result`` says, without its explanation."""
     return Summary(
         status=result.status,
         score=result.score,
@@ -144,6 +158,12 @@ def summary_of(result: MasteryResult) -> Summary:
         level=result.level,
         mastered=result.mastered,
         note=result.note,
+    )
+
+
+def header_of(explanation: Explanation) -> Header:
+    """Return what ``explanation`` names besides its evidence."""
+    return Header(
         method=explanation.method,
         parameters=explanation.parameters,
         scale=explanation.scale,
@@ -151,53 +171,44 @@ def summary_of(result: MasteryResult) -> Summary:
     )
 
 
-def assemble(
-    summary: Summary,
-    counted: tuple[EvidenceItem, ...],
-    left_out: tuple[EvidenceItem, ...],
-) -> MasteryResult:
-    """Put a stored result back together from its summary and items."""
-    return MasteryResult(
-        status=summary.status,
-        score=summary.score,
-        unrounded_score=summary.unrounded_score,
-        level=summary.level,
-        mastered=summary.mastered,
-        note=summary.note,
-        explanation=Explanation(
-            method=summary.method,
-            parameters=summary.parameters,
-            scale=summary.scale,
-            policy=summary.policy,
-            counted=counted,
-            left_out=left_out,
-        ),
-    )
-
-
-def listed(
-    versions: ItemVersions, ids: Sequence[UUID], revisions: Sequence[int]
-) -> tuple[EvidenceItem, ...]:
-    """Return the items a point names, in its order."""
-    return tuple(
-        versions.get(assessment_id, revision)
-        for assessment_id, revision in zip(ids, revisions, strict=True)
-    )
-
-
 def stored_result(
     summary: str,
-    versions: ItemVersions,
+    parts: Parts,
     *,
+    rules_revision: int,
     counted: Sequence[UUID],
     counted_revisions: Sequence[int],
     left_out: Sequence[UUID],
     left_out_revisions: Sequence[int],
 ) -> MasteryResult:
-    """Return the result a point row stores, its items taken from
-    ``versions``."""
-    return assemble(
-        summary_decoder.decode(summary),
-        listed(versions, counted, counted_revisions),
-        listed(versions, left_out, left_out_revisions),
+    """Return the result a point row stores, its parts taken from
+    ``parts``."""
+    said = summary_decoder.decode(summary)
+    header = parts.rules.get(None, rules_revision)
+
+    return MasteryResult(
+        status=said.status,
+        score=said.score,
+        unrounded_score=said.unrounded_score,
+        level=said.level,
+        mastered=said.mastered,
+        note=said.note,
+        explanation=Explanation(
+            method=header.method,
+            parameters=header.parameters,
+            scale=header.scale,
+            policy=header.policy,
+            counted=listed(parts, counted, counted_revisions),
+            left_out=listed(parts, left_out, left_out_revisions),
+        ),
+    )
+
+
+def listed(
+    parts: Parts, ids: Sequence[UUID], revisions: Sequence[int]
+) -> tuple[EvidenceItem, ...]:
+    """Return the items a point names, in its order."""
+    return tuple(
+        parts.items.get(assessment_id, revision)
+        for assessment_id, revision in zip(ids, revisions, strict=True)
     )

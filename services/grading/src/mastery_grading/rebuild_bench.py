@@ -77,6 +77,7 @@ REPEATS = 3
 ROW_TABLES = (
     "timeline_evidence",
     "timeline_items",
+    "timeline_rules",
     "timeline_points",
     "timeline_states",
 )

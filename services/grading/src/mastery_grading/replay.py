@@ -37,7 +37,7 @@ from mastery_events.store import Checkpoint
 from mastery_events.tenancy import RELAY_ROLE, set_tenant
 from mastery_grading.errors import ScaleVersionNotFoundError
 from mastery_grading.evidence import EvidenceFold, EvidenceItem, StoredAssessmentEvent
-from mastery_grading.explanations import ItemVersions
+from mastery_grading.explanations import Parts
 from mastery_grading.mastery import Policy
 from mastery_grading.scales import ScaleView
 from mastery_grading.timeline import (
@@ -53,6 +53,7 @@ from mastery_grading.timeline import (
 from mastery_grading.timeline_store import (
     ITEM_COLUMNS,
     POINT_COLUMNS,
+    RULES_COLUMNS,
     Pair,
     Shift,
     TimelineState,
@@ -175,12 +176,17 @@ class Rows(msgspec.Struct, kw_only=True):
 
     evidence: list[tuple[object, ...]] = msgspec.field(default_factory=list)
     items: list[tuple[object, ...]] = msgspec.field(default_factory=list)
+    rules: list[tuple[object, ...]] = msgspec.field(default_factory=list)
     points: list[list[object]] = msgspec.field(default_factory=list)
     states: list[tuple[object, ...]] = msgspec.field(default_factory=list)
 
     def __len__(self) -> int:
         return (
-            len(self.evidence) + len(self.items) + len(self.points) + len(self.states)
+            len(self.evidence)
+            + len(self.items)
+            + len(self.rules)
+            + len(self.points)
+            + len(self.states)
         )
 
 
@@ -209,7 +215,7 @@ class TimelineReplay:
         self._named: dict[UUID, int] = {}
         self._since: dict[UUID, datetime] = {}
         self._rules_key: tuple[object, ...] | None = None
-        self._versions = ItemVersions()
+        self._parts = Parts()
 
     def assess(self, trigger: Trigger, in_force: InForce) -> None:
         """Apply an assessment event."""
@@ -373,7 +379,7 @@ class TimelineReplay:
                 row = self._open.pop(moment, None)
                 if row is not None:
                     row[RECORDED_UNTIL] = recorded
-            point_rows, item_rows = revision_rows(
+            added = revision_rows(
                 self.pair,
                 revision.opened,
                 revision=state.revision,
@@ -381,11 +387,12 @@ class TimelineReplay:
                 rules=rules,
                 cause_event_id=trigger.event_id,
                 reason=reason,
-                versions=self._versions,
+                parts=self._parts,
             )
-            self.rows.items += item_rows
-            self.rows.points += point_rows
-            for point, row in zip(revision.opened, point_rows, strict=True):
+            self.rows.items += added.items
+            self.rows.rules += added.rules
+            self.rows.points += added.points
+            for point, row in zip(revision.opened, added.points, strict=True):
                 self._open[point.valid_from] = row
             # The projector announces one event per valid time that
             # changed; the replay announces nothing, but counts them.
@@ -459,6 +466,7 @@ class RowCopier:
     async def _copy(self, rows: Rows) -> None:
         await self.copy("timeline_evidence", EVIDENCE_COLUMNS, rows.evidence)
         await self.copy("timeline_items", ITEM_COLUMNS, rows.items)
+        await self.copy("timeline_rules", RULES_COLUMNS, rows.rules)
         await self.copy("timeline_points", POINT_COLUMNS, rows.points)
         await self.copy("timeline_states", STATE_COLUMNS, rows.states)
 

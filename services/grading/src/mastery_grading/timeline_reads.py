@@ -18,9 +18,9 @@ import msgspec
 from mastery_events.migrations import quote_schema
 from mastery_events.tenancy import tenant_transaction
 from mastery_grading.errors import TimelineNotFoundError
-from mastery_grading.explanations import ItemVersions, versions_of
+from mastery_grading.explanations import Parts
 from mastery_grading.mastery import MasteryResult
-from mastery_grading.timeline_store import STORED_RESULT, result_of
+from mastery_grading.timeline_store import STORED_RESULT, Pair, result_of, stored_parts
 
 
 class PointView(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,11 +93,11 @@ CELL_FIELDS = (
 )
 
 
-def point_of(row: asyncpg.Record, versions: ItemVersions) -> PointView:
+def point_of(row: asyncpg.Record, parts: Parts) -> PointView:
     """Build a point from a row selected with ``POINT_FIELDS``, its
-    explanation's items taken from ``versions``."""
+    explanation's parts taken from ``parts``."""
     fields = {name: row[name] for name in VIEW_FIELDS}
-    return PointView(**fields, result=result_of(row, versions))
+    return PointView(**fields, result=result_of(row, parts))
 
 
 class TimelineReader:
@@ -109,6 +109,7 @@ class TimelineReader:
         quoted = quote_schema(schema)
         self._points = f"{quoted}.timeline_points"
         self._items = f"{quoted}.timeline_items"
+        self._rules = f"{quoted}.timeline_rules"
         self._states = f"{quoted}.timeline_states"
         self._enrollments = f"{quoted}.roster_enrollments"
         self._section_sets = f"{quoted}.section_objective_sets"
@@ -167,17 +168,18 @@ class TimelineReader:
                 "ORDER BY valid_from",
                 *arguments,
             )
-            items = await connection.fetch(
-                f"SELECT assessment_id, revision, item FROM {self._items} "
-                "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3 "
-                "ORDER BY revision, assessment_id",
-                tenant_id,
-                student_id,
-                objective_id,
+            parts = await stored_parts(
+                connection,
+                self._items,
+                self._rules,
+                Pair(
+                    tenant_id=tenant_id,
+                    student_id=student_id,
+                    objective_id=objective_id,
+                ),
             )
 
-        versions = versions_of(tuple(row) for row in items)
-        points = tuple(point_of(row, versions) for row in rows)
+        points = tuple(point_of(row, parts) for row in rows)
         in_force = [p for p in points if as_of is None or p.valid_from <= as_of]
         return Timeline(
             student_id=student_id,

@@ -42,10 +42,11 @@ from mastery_grading.errors import (
 )
 from mastery_grading.evidence import EvidenceItem, StoredAssessmentEvent
 from mastery_grading.explanations import (
-    ItemVersions,
+    Parts,
+    header_of,
+    parts_of,
     stored_result,
     summary_of,
-    versions_of,
 )
 from mastery_grading.mastery import MasteryResult, Policy
 from mastery_grading.scales import ScaleView
@@ -64,6 +65,7 @@ from mastery_grading.timeline import (
 REBUILT_TABLES = (
     "timeline_evidence",
     "timeline_items",
+    "timeline_rules",
     "timeline_points",
     "timeline_states",
     "timeline_policies",
@@ -74,7 +76,7 @@ ACTOR = "grading-timelines"
 log = structlog.get_logger(__name__)
 
 assessment_decoder = msgspec.json.Decoder(AssessmentEvent)
-item_encoder = msgspec.json.Encoder()
+encoder = msgspec.json.Encoder()
 policy_decoder = msgspec.json.Decoder(Policy)
 scale_decoder = msgspec.json.Decoder(ScaleView)
 
@@ -202,6 +204,7 @@ class Tables:
         self.policies = f"{quoted}.timeline_policies{suffix}"
         self.scales = f"{quoted}.timeline_scales{suffix}"
         self.items = f"{quoted}.timeline_items{suffix}"
+        self.rules = f"{quoted}.timeline_rules{suffix}"
         self.recalculations = f"{quoted}.timeline_recalculations"
         self.catalogue_objectives = f"{quoted}.catalogue_objectives"
         self.catalogue_scale_versions = f"{quoted}.catalogue_scale_versions"
@@ -225,6 +228,7 @@ POINT_COLUMNS = (
     "scale_id",
     "scale_version",
     "policy_version",
+    "rules_revision",
     "counted",
     "counted_revisions",
     "left_out",
@@ -243,20 +247,55 @@ ITEM_COLUMNS = (
 )
 
 
+RULES_COLUMNS = ("tenant_id", "student_id", "objective_id", "revision", "header")
 # The columns a point's result is put back together from.
-STORED_RESULT = "summary, counted, counted_revisions, left_out, left_out_revisions"
+STORED_RESULT = (
+    "summary, rules_revision, counted, counted_revisions, left_out, left_out_revisions"
+)
 
 
-def result_of(row: asyncpg.Record, versions: ItemVersions) -> MasteryResult:
+def result_of(row: asyncpg.Record, parts: Parts) -> MasteryResult:
     """Return the result a point row selected with ``STORED_RESULT`` holds."""
     return stored_result(
         row["summary"],
-        versions,
+        parts,
+        rules_revision=row["rules_revision"],
         counted=row["counted"],
         counted_revisions=row["counted_revisions"],
         left_out=row["left_out"],
         left_out_revisions=row["left_out_revisions"],
     )
+
+
+async def stored_parts(
+    connection: Connection, items: str, rules: str, pair: Pair
+) -> Parts:
+    """Read the parts one timeline's explanations are made of from the
+    tables named ``items`` and ``rules``."""
+    key = (pair.tenant_id, pair.student_id, pair.objective_id)
+    where = "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3"
+    found_items = await connection.fetch(
+        f"SELECT assessment_id, revision, item FROM {items} {where} "
+        "ORDER BY revision, assessment_id",
+        *key,
+    )
+    found_rules = await connection.fetch(
+        f"SELECT revision, header FROM {rules} {where} ORDER BY revision", *key
+    )
+
+    return parts_of(
+        (tuple(row) for row in found_items), (tuple(row) for row in found_rules)
+    )
+
+
+class RevisionRows(msgspec.Struct, kw_only=True):
+    """The rows one revision adds: its opened points (``POINT_COLUMNS``)
+    and the item versions (``ITEM_COLUMNS``) and rules (``RULES_COLUMNS``)
+    they name for the first time."""
+
+    points: list[list[object]]
+    items: list[tuple[object, ...]]
+    rules: list[tuple[object, ...]]
 
 
 def revision_rows(
@@ -268,26 +307,17 @@ def revision_rows(
     rules: Rules,
     cause_event_id: UUID,
     reason: str,
-    versions: ItemVersions,
-) -> tuple[list[list[object]], list[tuple[object, ...]]]:
-    """Return the ``timeline_points`` rows of a revision's opened points,
-    in ``POINT_COLUMNS`` order, and the ``timeline_items`` rows of the
-    item versions they list for the first time, in ``ITEM_COLUMNS`` order:
-    one shape for the projection and the rebuild alike."""
-    point_rows: list[list[object]] = []
-    item_rows: list[tuple[object, ...]] = []
+    parts: Parts,
+) -> RevisionRows:
+    """Return the rows a revision adds: one shape for the projection and
+    the rebuild alike."""
+    rows = RevisionRows(points=[], items=[], rules=[])
+    key = (pair.tenant_id, pair.student_id, pair.objective_id)
 
     def names(items: Sequence[EvidenceItem]) -> list[int]:
-        found, new = versions.names(items, revision)
-        item_rows.extend(
-            (
-                pair.tenant_id,
-                pair.student_id,
-                pair.objective_id,
-                item.assessment_id,
-                revision,
-                item_encoder.encode(item).decode(),
-            )
+        found, new = parts.names(items, revision)
+        rows.items.extend(
+            (*key, item.assessment_id, revision, encoder.encode(item).decode())
             for item in new
         )
         return found
@@ -297,11 +327,13 @@ def revision_rows(
         result = point.result
         explanation = result.explanation
         level = result.level
-        point_rows.append(
+        header = header_of(explanation)
+        rules_revision, new = parts.rules.name(None, header, revision)
+        if new:
+            rows.rules.append((*key, revision, encoder.encode(header).decode()))
+        rows.points.append(
             [
-                pair.tenant_id,
-                pair.student_id,
-                pair.objective_id,
+                *key,
                 revision,
                 point.valid_from,
                 recorded_from,
@@ -315,17 +347,18 @@ def revision_rows(
                 scale.scale_id,
                 scale.version,
                 rules.policy_version,
+                rules_revision,
                 [item.assessment_id for item in explanation.counted],
                 names(explanation.counted),
                 [item.assessment_id for item in explanation.left_out],
                 names(explanation.left_out),
                 cause_event_id,
                 reason,
-                item_encoder.encode(summary_of(result)).decode(),
+                encoder.encode(summary_of(result)).decode(),
             ]
         )
 
-    return point_rows, item_rows
+    return rows
 
 
 class TimelineProjection:
@@ -447,7 +480,7 @@ class TimelineProjection:
 
         scale_id, rules = await self._rules_of(connection, pair, state, events)
         state.scale_id = scale_id
-        points, versions = await self._points_of(connection, pair)
+        points, parts = await self._points_of(connection, pair)
         revision = advance(
             events, points, rules, since=since_of(events, event.assessment_id)
         )
@@ -456,7 +489,7 @@ class TimelineProjection:
             pair,
             state,
             revision,
-            versions=versions,
+            parts=parts,
             rules=rules,
             envelope=envelope,
             reason=reason_of(event),
@@ -495,14 +528,14 @@ class TimelineProjection:
             events = await self._events_of(connection, pair)
             scale_id, rules = await self._rules_of(connection, pair, state, events)
             state.scale_id = scale_id
-            points, versions = await self._points_of(connection, pair)
+            points, parts = await self._points_of(connection, pair)
             revision = advance(events, points, rules, since=None)
             changed += await self._record(
                 connection,
                 pair,
                 state,
                 revision,
-                versions=versions,
+                parts=parts,
                 rules=rules,
                 envelope=envelope,
                 reason=recalculation_reason(event.reason),
@@ -643,7 +676,7 @@ class TimelineProjection:
         state: TimelineState,
         revision: Revision,
         *,
-        versions: ItemVersions,
+        parts: Parts,
         rules: Rules,
         envelope: Envelope,
         reason: str,
@@ -659,7 +692,7 @@ class TimelineProjection:
         if changed:
             state.revision += 1
             await self._close(connection, pair, revision.closed, recorded)
-            point_rows, item_rows = revision_rows(
+            rows = revision_rows(
                 pair,
                 revision.opened,
                 revision=state.revision,
@@ -667,19 +700,25 @@ class TimelineProjection:
                 rules=rules,
                 cause_event_id=envelope.event_id,
                 reason=reason,
-                versions=versions,
+                parts=parts,
             )
-            if item_rows:
+            if rows.items:
                 await connection.executemany(
                     f"INSERT INTO {self.tables.items} ({', '.join(ITEM_COLUMNS)}) "
                     "VALUES ($1, $2, $3, $4, $5, $6::json)",
-                    item_rows,
+                    rows.items,
+                )
+            if rows.rules:
+                await connection.executemany(
+                    f"INSERT INTO {self.tables.rules} ({', '.join(RULES_COLUMNS)}) "
+                    "VALUES ($1, $2, $3, $4, $5::json)",
+                    rows.rules,
                 )
             placeholders = ", ".join(f"${n}" for n in range(1, len(POINT_COLUMNS) + 1))
             await connection.executemany(
                 f"INSERT INTO {self.tables.points} ({', '.join(POINT_COLUMNS)}) "
                 f"VALUES ({placeholders})",
-                point_rows,
+                rows.points,
             )
             announced = [
                 announcement(
@@ -822,27 +861,24 @@ class TimelineProjection:
 
     async def _points_of(
         self, connection: Connection, pair: Pair
-    ) -> tuple[list[Point], ItemVersions]:
-        """Return a timeline's believed points and its stored items."""
-        key = (pair.tenant_id, pair.student_id, pair.objective_id)
-        items = await connection.fetch(
-            f"SELECT assessment_id, revision, item FROM {self.tables.items} "
-            "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3 "
-            "ORDER BY revision, assessment_id",
-            *key,
+    ) -> tuple[list[Point], Parts]:
+        """Return a timeline's believed points and its stored parts."""
+        parts = await stored_parts(
+            connection, self.tables.items, self.tables.rules, pair
         )
-        versions = versions_of(tuple(row) for row in items)
         rows = await connection.fetch(
             f"SELECT valid_from, {STORED_RESULT} FROM {self.tables.points} "
             "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3 "
             "AND recorded_until IS NULL ORDER BY valid_from",
-            *key,
+            pair.tenant_id,
+            pair.student_id,
+            pair.objective_id,
         )
         points = [
-            Point(valid_from=row["valid_from"], result=result_of(row, versions))
+            Point(valid_from=row["valid_from"], result=result_of(row, parts))
             for row in rows
         ]
-        return points, versions
+        return points, parts
 
     async def _state_of(
         self, connection: Connection, pair: Pair

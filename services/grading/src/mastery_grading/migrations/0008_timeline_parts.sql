@@ -1,10 +1,12 @@
 -- Each timeline keeps every version of its evidence items once, and each
--- point names the versions it counts and leaves out instead of holding its
--- whole explanation: that explanation listed every item up to the point's
--- valid time, so a point's row grew with its timeline and most of what a
--- rebuild wrote was the same items again (see docs/benchmarks.md,
--- "Timeline rebuild"). A version is named by its assessment and the
--- revision that first listed it. Safe to run again: each step looks
+-- set of rules (method, parameters, scale, policy) its explanations name;
+-- each point names the rules and the item versions it counts and leaves
+-- out instead of holding its whole explanation. That explanation listed
+-- every item up to the point's valid time, so a point's row grew with its
+-- timeline and most of what a rebuild wrote was the same items and rules
+-- again (see docs/benchmarks.md, "Timeline rebuild"). An item version is
+-- named by its assessment and the revision that first listed it, rules by
+-- the revision that first used them. Safe to run again: each step looks
 -- before it changes anything.
 
 CREATE TABLE IF NOT EXISTS timeline_items (
@@ -17,7 +19,17 @@ CREATE TABLE IF NOT EXISTS timeline_items (
     PRIMARY KEY (tenant_id, student_id, objective_id, assessment_id, revision)
 );
 
+CREATE TABLE IF NOT EXISTS timeline_rules (
+    tenant_id      text NOT NULL,
+    student_id     text NOT NULL,
+    objective_id   uuid NOT NULL,
+    revision       integer NOT NULL,
+    header         json NOT NULL,
+    PRIMARY KEY (tenant_id, student_id, objective_id, revision)
+);
+
 ALTER TABLE timeline_points
+    ADD COLUMN IF NOT EXISTS rules_revision integer,
     ADD COLUMN IF NOT EXISTS counted_revisions integer[],
     ADD COLUMN IF NOT EXISTS left_out uuid[],
     ADD COLUMN IF NOT EXISTS left_out_revisions integer[],
@@ -54,7 +66,27 @@ BEGIN
         (listed.item ->> 'assessment_id')::uuid, listed.item::jsonb, p.revision
     ON CONFLICT DO NOTHING;
 
+    -- Every set of rules the explanations name, likewise.
+    INSERT INTO timeline_rules AS r (
+        tenant_id, student_id, objective_id, revision, header
+    )
+    SELECT DISTINCT ON (p.tenant_id, p.student_id, p.objective_id, named.header)
+        p.tenant_id, p.student_id, p.objective_id, p.revision, named.header::json
+    FROM timeline_points p
+    CROSS JOIN LATERAL (
+        SELECT (p.result::jsonb -> 'explanation') - 'counted' - 'left_out'
+    ) AS named (header)
+    ORDER BY p.tenant_id, p.student_id, p.objective_id, named.header, p.revision
+    ON CONFLICT DO NOTHING;
+
     UPDATE timeline_points p SET
+        rules_revision = (
+            SELECT r.revision FROM timeline_rules r
+            WHERE r.tenant_id = p.tenant_id AND r.student_id = p.student_id
+              AND r.objective_id = p.objective_id
+              AND r.header::jsonb
+                  = (p.result::jsonb -> 'explanation') - 'counted' - 'left_out'
+        ),
         counted_revisions = ARRAY(
             SELECT i.revision
             FROM json_array_elements(p.result -> 'explanation' -> 'counted')
@@ -83,16 +115,14 @@ BEGIN
              AND i.item::jsonb = listed.item::jsonb
             ORDER BY listed.place
         ),
-        summary = (
-            (p.result::jsonb - 'explanation')
-            || (p.result::jsonb -> 'explanation') - 'counted' - 'left_out'
-        )::json;
+        summary = (p.result::jsonb - 'explanation')::json;
 
     ALTER TABLE timeline_points DROP COLUMN result;
 END
 $$;
 
 ALTER TABLE timeline_points
+    ALTER COLUMN rules_revision SET NOT NULL,
     ALTER COLUMN counted_revisions SET NOT NULL,
     ALTER COLUMN left_out SET NOT NULL,
     ALTER COLUMN left_out_revisions SET NOT NULL,
@@ -104,6 +134,11 @@ BEGIN
         SELECT FROM pg_policy WHERE polrelid = 'timeline_items'::regclass
     ) THEN
         PERFORM isolate_by_tenant('timeline_items');
+    END IF;
+    IF NOT EXISTS (
+        SELECT FROM pg_policy WHERE polrelid = 'timeline_rules'::regclass
+    ) THEN
+        PERFORM isolate_by_tenant('timeline_rules');
     END IF;
 END
 $$;
