@@ -107,11 +107,41 @@ class Parts:
     def __init__(self) -> None:
         self.items: Versions[EvidenceItem] = Versions()
         self.rules: Versions[Header] = Versions()
+        # Rules named before, by the identity of their parts, which the
+        # points computed under one policy and scale share (``named_by``).
+        self._rules_seen: dict[tuple[int, int, int], tuple[Header, int]] = {}
         # Items named before, by identity: a fold hands back the same item
         # object until an event touches its assessment, so most lookups end
         # here. Each entry holds its item, so no other object can take
         # that identity while the entry lives.
         self._seen: dict[int, tuple[EvidenceItem, int]] = {}
+
+    def rules_name(
+        self, explanation: Explanation, revision: int
+    ) -> tuple[int, Header | None]:
+        """Return the revision naming ``explanation``'s rules, and their
+        header when it is new."""
+        parameters, scale, policy = (
+            explanation.parameters,
+            explanation.scale,
+            explanation.policy,
+        )
+        key = (id(parameters), id(scale), id(policy))
+        hit = self._rules_seen.get(key)
+        if hit is not None:
+            header = hit[0]
+            if (
+                header.parameters is parameters
+                and header.scale is scale
+                and header.policy is policy
+                and header.method == explanation.method
+            ):
+                return hit[1], None
+        header = header_of(explanation)
+        named, new = self.rules.name(None, header, revision)
+        self._rules_seen[key] = (header, named)
+
+        return named, header if new else None
 
     def names(
         self, items: Sequence[EvidenceItem], revision: int

@@ -293,15 +293,12 @@ def compute_ordered(
     values = [item.value for item in counted if item.value is not None]
     outcome = evaluate(values, policy, scale)
 
+    parameters, scale_named, policy_named = named_by(policy, scale)
     explanation = Explanation(
         method=policy.method,
-        parameters=parameters_of(policy, scale),
-        scale=scale_ref(scale),
-        policy=PolicyRef(
-            policy_id=policy.policy_id,
-            version=policy.version,
-            minimum_evidence=policy.minimum_evidence,
-        ),
+        parameters=parameters,
+        scale=scale_named,
+        policy=policy_named,
         counted=counted,
         left_out=left_out,
     )
@@ -314,6 +311,46 @@ def compute_ordered(
         note=outcome.note,
         explanation=explanation,
     )
+
+
+class Named(msgspec.Struct, frozen=True, kw_only=True):
+    """What explanations under one policy and scale name, kept with them."""
+
+    policy: Policy
+    scale: ScaleView
+    refs: tuple[Parameters, ScaleRef, PolicyRef]
+
+
+# The last policy and scale explained, by identity. A replay computes a
+# timeline's points under the very same policy and scale objects, so they
+# share these objects too, and a stored explanation finds its rules by
+# identity instead of comparing them (see ``explanations``). One entry
+# keeps one policy and one scale alive, no more.
+_last_named: list[Named] = []
+
+
+def named_by(
+    policy: Policy, scale: ScaleView
+) -> tuple[Parameters, ScaleRef, PolicyRef]:
+    """Return the parameters, scale and policy an explanation under
+    ``policy`` and ``scale`` names: the same objects as last time when
+    both are the same objects as last time, equal ones otherwise."""
+    if _last_named:
+        last = _last_named[0]
+        if last.policy is policy and last.scale is scale:
+            return last.refs
+    refs = (
+        parameters_of(policy, scale),
+        scale_ref(scale),
+        PolicyRef(
+            policy_id=policy.policy_id,
+            version=policy.version,
+            minimum_evidence=policy.minimum_evidence,
+        ),
+    )
+    _last_named[:] = [Named(policy=policy, scale=scale, refs=refs)]
+
+    return refs
 
 
 def evaluate(scores: Sequence[float], policy: Policy, scale: ScaleView) -> Outcome:

@@ -154,9 +154,13 @@ class InForce(msgspec.Struct, kw_only=True):
     policies: dict[tuple[UUID, UUID | None], tuple[int, str, Policy]] = msgspec.field(
         default_factory=dict
     )
+    # How many shifts were put in force: rules chosen at the same count
+    # still hold.
+    changes: int = 0
 
     def put(self, shift: Shift, catalogue: Catalogue) -> None:
         """Put what ``shift`` names in force, as the projector does."""
+        self.changes += 1
         if shift.scale_id is not None and shift.scale_version is not None:
             known = self.scales.get(shift.scale_id, shift.scale_version)
             self.scales[shift.scale_id] = max(known, shift.scale_version)
@@ -213,6 +217,10 @@ class TimelineReplay:
         self._folded_on: ScaleView | None = None
         self._newest_scale: UUID | None = None
         self._named: dict[UUID, int] = {}
+        # Rules depend on the recordings and on what is in force, so they
+        # hold while neither count moves.
+        self._recordings = 0
+        self._rules_marker: tuple[int, int] | None = None
         self._since: dict[UUID, datetime] = {}
         self._rules_key: tuple[object, ...] | None = None
         self._parts = Parts()
@@ -252,6 +260,7 @@ class TimelineReplay:
             if event.section_id is not None:
                 self.state.section_id = event.section_id
             self._newest_scale = event.scale_id
+            self._recordings += 1
             named = self._named.get(event.scale_id, event.scale_version)
             self._named[event.scale_id] = max(named, event.scale_version)
 
@@ -321,6 +330,10 @@ class TimelineReplay:
         return self._fold.items(scale)
 
     def _rules(self, in_force: InForce) -> Rules:
+        marker = (in_force.changes, self._recordings)
+        if self.rules is not None and marker == self._rules_marker:
+            return self.rules
+        self._rules_marker = marker
         state, newest = self.state, self._newest_scale
         assert state is not None
         assert newest is not None

@@ -43,7 +43,6 @@ from mastery_grading.errors import (
 from mastery_grading.evidence import EvidenceItem, StoredAssessmentEvent
 from mastery_grading.explanations import (
     Parts,
-    header_of,
     parts_of,
     stored_result,
     summary_of,
@@ -327,9 +326,8 @@ def revision_rows(
         result = point.result
         explanation = result.explanation
         level = result.level
-        header = header_of(explanation)
-        rules_revision, new = parts.rules.name(None, header, revision)
-        if new:
+        rules_revision, header = parts.rules_name(explanation, revision)
+        if header is not None:
             rows.rules.append((*key, revision, encoder.encode(header).decode()))
         rows.points.append(
             [
