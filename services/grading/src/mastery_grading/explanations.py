@@ -145,13 +145,15 @@ class Parts:
 
     def names(
         self, items: Sequence[EvidenceItem], revision: int
-    ) -> tuple[list[int], list[EvidenceItem]]:
-        """Return the revisions naming ``items``, in order, and those of
-        them that are new."""
+    ) -> tuple[list[UUID], list[int], list[EvidenceItem]]:
+        """Return the assessments of ``items`` and the revisions naming
+        them, both in order, and those of the items that are new."""
+        ids: list[UUID] = []
         found: list[int] = []
         new: list[EvidenceItem] = []
         seen = self._seen
         for item in items:
+            ids.append(item.assessment_id)
             hit = seen.get(id(item))
             if hit is not None and hit[0] is item:
                 found.append(hit[1])
@@ -162,7 +164,7 @@ class Parts:
             if fresh:
                 new.append(item)
 
-        return found, new
+        return ids, found, new
 
 
 def parts_of(

@@ -18,7 +18,7 @@ from uuid import UUID
 import msgspec
 
 from mastery_grading.errors import InvalidParameterError, NoScoresError
-from mastery_grading.evidence import EvidenceItem
+from mastery_grading.evidence import COUNTED, EvidenceItem
 from mastery_grading.scales import Level, Precision, ScaleView
 
 Method = Literal[
@@ -287,10 +287,18 @@ def compute_ordered(
 ) -> MasteryResult:
     """Compute mastery from evidence already in ``EvidenceItem.order``, as
     a timeline's folded evidence is, sparing ``compute``'s sort."""
-    counted = tuple(item for item in ordered if item.counted)
-    left_out = tuple(item for item in ordered if not item.counted)
-
-    values = [item.value for item in counted if item.value is not None]
+    # One pass: a replay computes a point per event, so three passes over
+    # the evidence showed in its profile.
+    counted: list[EvidenceItem] = []
+    left_out: list[EvidenceItem] = []
+    values: list[float] = []
+    for item in ordered:
+        if item.standing in COUNTED:
+            counted.append(item)
+            if item.value is not None:
+                values.append(item.value)
+        else:
+            left_out.append(item)
     outcome = evaluate(values, policy, scale)
 
     parameters, scale_named, policy_named = named_by(policy, scale)
@@ -299,8 +307,8 @@ def compute_ordered(
         parameters=parameters,
         scale=scale_named,
         policy=policy_named,
-        counted=counted,
-        left_out=left_out,
+        counted=tuple(counted),
+        left_out=tuple(left_out),
     )
     return MasteryResult(
         status=outcome.status,

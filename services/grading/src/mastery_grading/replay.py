@@ -217,10 +217,11 @@ class TimelineReplay:
         self._folded_on: ScaleView | None = None
         self._newest_scale: UUID | None = None
         self._named: dict[UUID, int] = {}
-        # Rules depend on the recordings and on what is in force, so they
-        # hold while neither count moves.
-        self._recordings = 0
-        self._rules_marker: tuple[int, int] | None = None
+        # Of the recordings, rules depend only on the newest one's scale
+        # and the newest version of it they name; of the log, on what is in
+        # force. They hold while none of the three moves.
+        self._newest_version = 0
+        self._rules_marker: tuple[int, UUID | None, int] | None = None
         self._since: dict[UUID, datetime] = {}
         self._rules_key: tuple[object, ...] | None = None
         self._parts = Parts()
@@ -260,9 +261,9 @@ class TimelineReplay:
             if event.section_id is not None:
                 self.state.section_id = event.section_id
             self._newest_scale = event.scale_id
-            self._recordings += 1
             named = self._named.get(event.scale_id, event.scale_version)
-            self._named[event.scale_id] = max(named, event.scale_version)
+            named = self._named[event.scale_id] = max(named, event.scale_version)
+            self._newest_version = named
 
         rules = self._rules(in_force)
         self._revise(
@@ -315,8 +316,14 @@ class TimelineReplay:
         if scale is None or (last is not None and stored.position < last):
             self._folded_on = None
             return
-        (read,) = read_on((stored,), scale)
-        self._fold.add(read)
+        event = stored.event
+        if (
+            isinstance(event, AssessmentRecorded)
+            and event.scale_id == scale.scale_id
+            and event.scale_version < scale.version
+        ):
+            (stored,) = read_on((stored,), scale)
+        self._fold.add(stored)
 
     def _evidence(self, scale: ScaleView) -> list[EvidenceItem]:
         """Return the timeline's evidence read on ``scale``, folding it
@@ -330,7 +337,7 @@ class TimelineReplay:
         return self._fold.items(scale)
 
     def _rules(self, in_force: InForce) -> Rules:
-        marker = (in_force.changes, self._recordings)
+        marker = (in_force.changes, self._newest_scale, self._newest_version)
         if self.rules is not None and marker == self._rules_marker:
             return self.rules
         self._rules_marker = marker

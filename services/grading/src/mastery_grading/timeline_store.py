@@ -312,15 +312,7 @@ def revision_rows(
     the rebuild alike."""
     rows = RevisionRows(points=[], items=[], rules=[])
     key = (pair.tenant_id, pair.student_id, pair.objective_id)
-
-    def names(items: Sequence[EvidenceItem]) -> list[int]:
-        found, new = parts.names(items, revision)
-        rows.items.extend(
-            (*key, item.assessment_id, revision, encoder.encode(item).decode())
-            for item in new
-        )
-        return found
-
+    new_items: list[EvidenceItem] = []
     scale = rules.scale
     for point in opened:
         result = point.result
@@ -329,6 +321,10 @@ def revision_rows(
         rules_revision, header = parts.rules_name(explanation, revision)
         if header is not None:
             rows.rules.append((*key, revision, encoder.encode(header).decode()))
+        counted, counted_revisions, new = parts.names(explanation.counted, revision)
+        new_items += new
+        left_out, left_out_revisions, new = parts.names(explanation.left_out, revision)
+        new_items += new
         rows.points.append(
             [
                 *key,
@@ -346,15 +342,19 @@ def revision_rows(
                 scale.version,
                 rules.policy_version,
                 rules_revision,
-                [item.assessment_id for item in explanation.counted],
-                names(explanation.counted),
-                [item.assessment_id for item in explanation.left_out],
-                names(explanation.left_out),
+                counted,
+                counted_revisions,
+                left_out,
+                left_out_revisions,
                 cause_event_id,
                 reason,
                 encoder.encode(summary_of(result)).decode(),
             ]
         )
+    rows.items = [
+        (*key, item.assessment_id, revision, encoder.encode(item).decode())
+        for item in new_items
+    ]
 
     return rows
 
