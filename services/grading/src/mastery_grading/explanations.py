@@ -151,6 +151,8 @@ class Parts:
         ids: list[UUID] = []
         found: list[int] = []
         new: list[EvidenceItem] = []
+        if not items:
+            return ids, found, new
         seen = self._seen
         for item in items:
             ids.append(item.assessment_id)

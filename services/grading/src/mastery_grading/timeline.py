@@ -203,16 +203,22 @@ def revise(
         if old_point is not new_point:
             break
         same += 1
-    old_at = {point.valid_from: point for point in points[same:]}
-    new_at = {point.valid_from: point for point in new[same:]}
-
-    closed = tuple(
-        moment for moment, point in old_at.items() if new_at.get(moment) != point
-    )
-    opened = tuple(
-        point for moment, point in new_at.items() if old_at.get(moment) != point
-    )
-    changed_at = tuple(sorted({*closed, *(point.valid_from for point in opened)}))
+    if same == len(points):
+        # Nothing old left to compare: every new point opens, and points
+        # are already in valid order, each moment once.
+        closed: tuple[datetime, ...] = ()
+        opened = new[same:]
+        changed_at = tuple(point.valid_from for point in opened)
+    else:
+        old_at = {point.valid_from: point for point in points[same:]}
+        new_at = {point.valid_from: point for point in new[same:]}
+        closed = tuple(
+            moment for moment, point in old_at.items() if new_at.get(moment) != point
+        )
+        opened = tuple(
+            point for moment, point in new_at.items() if old_at.get(moment) != point
+        )
+        changed_at = tuple(sorted({*closed, *(point.valid_from for point in opened)}))
     announced: tuple[Point, ...] = ()
     if announce:
         starts = [point.valid_from for point in new]

@@ -351,10 +351,11 @@ def revision_rows(
                 encoder.encode(summary_of(result)).decode(),
             ]
         )
-    rows.items = [
-        (*key, item.assessment_id, revision, encoder.encode(item).decode())
-        for item in new_items
-    ]
+    if new_items:
+        rows.items = [
+            (*key, item.assessment_id, revision, encoder.encode(item).decode())
+            for item in new_items
+        ]
 
     return rows
 
