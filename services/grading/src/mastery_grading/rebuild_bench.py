@@ -507,3 +507,6 @@ def command(events: int, log_kind: str) -> None:
         f"\nmemory, larger log / smaller: {large.peak_mib / small.peak_mib:.2f}; "
         f"client: {os.cpu_count()} CPUs; target >= 100,000 events/s"
     )
+    if any(result.same_as_projector is False for result in results):
+        message = "the rebuilt rows differ from the projector's"
+        raise click.ClickException(message)
