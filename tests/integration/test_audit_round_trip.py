@@ -46,7 +46,7 @@ SECTION = "alg-h"
 SOURCES = ("objectives", "grading")
 GRADING_TABLES = (*REBUILT_TABLES, *ROSTER_TABLES, "assessments")
 # The JSON columns of those tables, compared decoded.
-JSON_COLUMNS = {"result", "event", "policy", "state"}
+JSON_COLUMNS = {"summary", "item", "header", "event", "policy", "state"}
 
 
 class Deployment:

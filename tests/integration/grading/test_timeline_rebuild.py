@@ -36,6 +36,8 @@ from tests.integration.grading.school import (
 
 ORDER = {
     "timeline_evidence": "tenant_id, event_id",
+    "timeline_items": "tenant_id, student_id, objective_id, assessment_id, revision",
+    "timeline_rules": "tenant_id, student_id, objective_id, revision",
     "timeline_points": "tenant_id, student_id, objective_id, revision, valid_from",
     "timeline_states": "tenant_id, student_id, objective_id",
     "timeline_policies": "tenant_id, objective_set_id, objective_id",

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import msgspec
+
 from mastery_events.contract.grading import (
     AssessmentAmended,
     AssessmentEvent,
@@ -21,7 +23,9 @@ from mastery_grading.timeline import (
     Rules,
     advance,
     announcement,
+    curve,
     read_on,
+    revise,
     since_of,
 )
 
@@ -106,6 +110,29 @@ def test_a_late_recording_changes_its_day_and_every_later_one_only() -> None:
     assert scores(after.opened) == [(day(2), 1.5), (day(3), 2.333)]
     assert after.closed == (day(3),)
     assert [point.valid_from for point in after.announced] == [day(2), day(3)]
+
+
+def test_a_revision_keeping_every_old_point_answers_as_the_full_comparison() -> None:
+    """A recording dated after all the rest keeps every old point as it
+    was; the shortcut for that case opens, closes and announces what
+    comparing the points one by one does, given equal but not identical
+    old points."""
+    first = stored(recorded(1, 2, day(1)), recorded(2, 4, day(3)))
+    before = advance(first, (), RULES, since=None)
+    log = stored(recorded(1, 2, day(1)), recorded(2, 4, day(3)), recorded(3, 1, day(5)))
+    new = curve(log, RULES, keep=before.points, since=day(5))
+    copies = [msgspec.structs.replace(point) for point in before.points]
+
+    kept = revise(before.points, new, RULES)
+    compared = revise(copies, new, RULES)
+
+    assert copies == list(before.points)
+    assert copies[0] is not before.points[0]
+    assert scores(kept.opened) == [(day(5), 2.333)]
+    assert kept.opened == compared.opened
+    assert kept.closed == compared.closed == ()
+    assert kept.changed_at == compared.changed_at == (day(5),)
+    assert kept.announced == compared.announced
 
 
 def test_an_amend_that_moves_a_date_announces_the_day_it_left() -> None:

@@ -152,6 +152,8 @@ class EvidenceFold:
         self._drafts: dict[UUID, _Draft] = {}
         self._pair: tuple[str, UUID] | None = None
         self._settled: dict[UUID, EvidenceItem] = {}
+        # Assessments touched since their item was last settled.
+        self._unsettled: set[UUID] = set()
         self._scale: ScaleView | None = None
         self.last_position: int | None = None
 
@@ -160,6 +162,7 @@ class EvidenceFold:
         event = stored.event
         self.last_position = stored.position
         self._settled.pop(event.assessment_id, None)
+        self._unsettled.add(event.assessment_id)
         if isinstance(event, AssessmentRecorded):
             pair = (event.student_id, event.objective_id)
             self._pair = self._pair or pair
@@ -191,13 +194,16 @@ class EvidenceFold:
     def items(self, scale: ScaleView) -> list[EvidenceItem]:
         """Return the evidence items on ``scale``, ordered as
         ``fold_evidence`` orders them."""
-        if scale is not self._scale:
-            self._settled.clear()
-            self._scale = scale
         settled = self._settled
-        for assessment_id, draft in self._drafts.items():
-            if assessment_id not in settled:
+        if scale is not self._scale:
+            settled.clear()
+            self._unsettled.update(self._drafts)
+            self._scale = scale
+        for assessment_id in self._unsettled:
+            draft = self._drafts.get(assessment_id)
+            if draft is not None:
                 settled[assessment_id] = settle(draft, scale)
+        self._unsettled.clear()
 
         return sorted(settled.values(), key=EvidenceItem.order)
 

@@ -18,7 +18,7 @@ from uuid import UUID
 import msgspec
 
 from mastery_grading.errors import InvalidParameterError, NoScoresError
-from mastery_grading.evidence import EvidenceItem
+from mastery_grading.evidence import COUNTED, EvidenceItem
 from mastery_grading.scales import Level, Precision, ScaleView
 
 Method = Literal[
@@ -279,26 +279,86 @@ def compute(
     evidence: Sequence[EvidenceItem], policy: Policy, scale: ScaleView
 ) -> MasteryResult:
     """Compute a student's mastery of one objective from its evidence."""
-    ordered = sorted(evidence, key=EvidenceItem.order)
-    counted = tuple(item for item in ordered if item.counted)
-    left_out = tuple(item for item in ordered if not item.counted)
+    return compute_ordered(sorted(evidence, key=EvidenceItem.order), policy, scale)
 
-    values = [item.value for item in counted if item.value is not None]
+
+def compute_ordered(
+    ordered: Sequence[EvidenceItem], policy: Policy, scale: ScaleView
+) -> MasteryResult:
+    """Compute mastery from evidence already in ``EvidenceItem.order``, as
+    a timeline's folded evidence is, sparing ``compute``'s sort."""
+    # One pass: a replay computes a point per event, so three passes over
+    # the evidence showed in its profile.
+    counted: list[EvidenceItem] = []
+    left_out: list[EvidenceItem] = []
+    values: list[float] = []
+    for item in ordered:
+        if item.standing in COUNTED:
+            counted.append(item)
+            if item.value is not None:
+                values.append(item.value)
+        else:
+            left_out.append(item)
     outcome = evaluate(values, policy, scale)
 
+    parameters, scale_named, policy_named = named_by(policy, scale)
     explanation = Explanation(
         method=policy.method,
-        parameters=parameters_of(policy, scale),
-        scale=scale_ref(scale),
-        policy=PolicyRef(
+        parameters=parameters,
+        scale=scale_named,
+        policy=policy_named,
+        counted=tuple(counted),
+        left_out=tuple(left_out),
+    )
+    return MasteryResult(
+        status=outcome.status,
+        score=outcome.score,
+        unrounded_score=outcome.unrounded_score,
+        level=outcome.level,
+        mastered=outcome.mastered,
+        note=outcome.note,
+        explanation=explanation,
+    )
+
+
+class Named(msgspec.Struct, frozen=True, kw_only=True):
+    """What explanations under one policy and scale name, kept with them."""
+
+    policy: Policy
+    scale: ScaleView
+    refs: tuple[Parameters, ScaleRef, PolicyRef]
+
+
+# The last policy and scale explained, by identity. A replay computes a
+# timeline's points under the very same policy and scale objects, so they
+# share these objects too, and a stored explanation finds its rules by
+# identity instead of comparing them (see ``explanations``). One entry
+# keeps one policy and one scale alive, no more.
+_last_named: list[Named] = []
+
+
+def named_by(
+    policy: Policy, scale: ScaleView
+) -> tuple[Parameters, ScaleRef, PolicyRef]:
+    """Return the parameters, scale and policy an explanation under
+    ``policy`` and ``scale`` names: the same objects as last time when
+    both are the same objects as last time, equal ones otherwise."""
+    if _last_named:
+        last = _last_named[0]
+        if last.policy is policy and last.scale is scale:
+            return last.refs
+    refs = (
+        parameters_of(policy, scale),
+        scale_ref(scale),
+        PolicyRef(
             policy_id=policy.policy_id,
             version=policy.version,
             minimum_evidence=policy.minimum_evidence,
         ),
-        counted=counted,
-        left_out=left_out,
     )
-    return MasteryResult(**msgspec.structs.asdict(outcome), explanation=explanation)
+    _last_named[:] = [Named(policy=policy, scale=scale, refs=refs)]
+
+    return refs
 
 
 def evaluate(scores: Sequence[float], policy: Policy, scale: ScaleView) -> Outcome:

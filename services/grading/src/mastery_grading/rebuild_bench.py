@@ -3,9 +3,13 @@ memory a rebuild needs stays flat as the log grows.
 
 Each size gets a schema of its own with grading's tables, a scale and a
 policy in its catalogue, and a log of assessments (a tenth of them
-amended, a twentieth voided) over many students and objectives. The
-projector's checkpoint is set to the end of the log, as a caught-up
-projector would leave it, so the rebuild replays all of it.
+amended, a twentieth voided) over many students and objectives. By
+default the timeline projector then follows the log as a running service
+would, appending its ``MasteryChanged`` announcements, which a rebuild
+reads past; with ``--log assessments`` the log holds the assessment
+events alone and the projector's checkpoint is set to its end. Either
+way the rebuild replays all of it, and its speed is given over the whole
+log and over the assessment events it replays.
 
 Each log is rebuilt three times, each rebuild followed at once by the
 baseline, and the pair with the median ratio is reported. The baseline,
@@ -59,9 +63,11 @@ from mastery_events.migrations import migrate
 from mastery_events.store import EventStore, StreamAppend, checkpoint_of
 from mastery_events.tenancy import RELAY_ROLE, tenant_transaction
 from mastery_grading.catalogue_store import CatalogueWriter
-from mastery_grading.projector import NAME
+from mastery_grading.projector import NAME, TimelineProjector
 from mastery_grading.rebuild import Rebuild
+from mastery_grading.replay import ASSESSMENT_TYPES
 from mastery_grading.service import SERVICE
+from mastery_grading.timeline_store import REBUILT_TABLES
 
 TENANT = "bench-district"
 TEACHER = "teacher-bench"
@@ -72,9 +78,16 @@ OBJECTIVES = 20
 EVIDENCE_PER_TIMELINE = 6
 APPEND_BATCH = 1000
 REPEATS = 3
+LOGS = ("projected", "assessments")
 
 
-ROW_TABLES = ("timeline_evidence", "timeline_points", "timeline_states")
+ROW_TABLES = (
+    "timeline_evidence",
+    "timeline_items",
+    "timeline_rules",
+    "timeline_points",
+    "timeline_states",
+)
 # Every process of the server: backends and the background writers, as
 # a COPY's cost lands on the WAL writer and checkpointer too.
 PIDS = "SELECT pid FROM pg_stat_activity"
@@ -91,21 +104,40 @@ class Timed(msgspec.Struct, frozen=True, kw_only=True):
     server_cpu: float | None
 
 
-class Result(msgspec.Struct, frozen=True, kw_only=True):
-    """One log size: its events, the rebuild's speed and CPU time, the
-    baseline's speed and the rebuild's peak memory."""
+class Seeded(msgspec.Struct, frozen=True, kw_only=True):
+    """A log made ready for rebuilding: its events, the assessment events
+    among them, and the seconds the projector took to follow it (``None``
+    when it did not)."""
 
     events: int
+    assessments: int
+    projected_seconds: float | None
+
+
+class Result(msgspec.Struct, frozen=True, kw_only=True):
+    """One log size: its events and assessment events, the rebuild's
+    speed and CPU time, the baseline's speed and the rebuild's peak
+    memory."""
+
+    events: int
+    assessments: int
+    projected_seconds: float | None
     seconds: float
     copy_seconds: float
     python_cpu: float
     server_cpu: float | None
     peak_mib: float
+    same_as_projector: bool | None
 
     @property
     def rate(self) -> float:
-        """Events replayed per second."""
+        """Log events rebuilt per second, those read past included."""
         return self.events / self.seconds
+
+    @property
+    def assessment_rate(self) -> float:
+        """Assessment events replayed per second."""
+        return self.assessments / self.seconds
 
     @property
     def over_copy(self) -> float:
@@ -218,8 +250,11 @@ def term(events: int) -> list[StreamAppend]:
     return appends
 
 
-async def seed(pool: asyncpg.Pool, schema: str, events: int) -> int:
-    """Fill ``schema`` with grading's tables and a log; return its size."""
+async def seed(
+    pool: asyncpg.Pool, schema: str, events: int, *, project: bool = True
+) -> Seeded:
+    """Fill ``schema`` with grading's tables and a log, followed by the
+    projector when ``project`` is set, else marked as followed."""
     async with pool.acquire() as connection:
         await migrate(connection, schema, SERVICE.all_migrations())
     writer = CatalogueWriter(schema)
@@ -250,15 +285,30 @@ async def seed(pool: asyncpg.Pool, schema: str, events: int) -> int:
     stored: list[Envelope] = []
     for start in range(0, len(appends), APPEND_BATCH):
         stored = await store.append_many(appends[start : start + APPEND_BATCH])
-    # A caught-up projector's checkpoint, so the rebuild replays it all.
+    projected_seconds = None
+    if project:
+        started = time.perf_counter()
+        await TimelineProjector(store).catch_up()
+        projected_seconds = time.perf_counter() - started
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(f"SET LOCAL ROLE {RELAY_ROLE}")
-        await Checkpoints(schema, NAME).save(connection, checkpoint_of(stored[-1]))
+        if not project:
+            # A caught-up projector's checkpoint, so the rebuild replays
+            # it all.
+            checkpoint = checkpoint_of(stored[-1])
+            await Checkpoints(schema, NAME).save(connection, checkpoint)
         total: int = await connection.fetchval(
             f'SELECT count(*) FROM "{schema}".events'
         )
+        assessments: int = await connection.fetchval(
+            f'SELECT count(*) FROM "{schema}".events '
+            "WHERE event_type = ANY($1::text[])",
+            ASSESSMENT_TYPES,
+        )
 
-    return total
+    return Seeded(
+        events=total, assessments=assessments, projected_seconds=projected_seconds
+    )
 
 
 async def server_cpu(connection: Connection) -> float | None:
@@ -293,6 +343,22 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+async def digest(connection: Connection, schema: str) -> str:
+    """Return a digest of every row of the rebuilt tables, whatever order
+    they were written in."""
+    parts = []
+    for table in REBUILT_TABLES:
+        rows = f'"{schema}".{table}'
+        parts.append(
+            await connection.fetchval(
+                "SELECT md5(coalesce(string_agg(t::text, ';' ORDER BY t::text), ''))"
+                f" FROM {rows} t"
+            )
+        )
+
+    return ",".join(parts)
+
+
 async def copy_alone(connection: Connection, schema: str) -> float:
     """Time PostgreSQL taking in the rebuilt rows, read out in its binary
     format first, into empty copies of their tables in one transaction."""
@@ -318,14 +384,15 @@ async def copy_alone(connection: Connection, schema: str) -> float:
         return time.perf_counter() - started
 
 
-async def measure(pool: asyncpg.Pool, events: int) -> Result:
+async def measure(pool: asyncpg.Pool, events: int, *, project: bool) -> Result:
     """Rebuild one log, timed and each time followed by the baseline, then
     once more traced; drop the log."""
     schema = f"bench_rebuild_{secrets.token_hex(4)}"
     timed: list[Timed] = []
     try:
-        total = await seed(pool, schema, events)
+        seeded = await seed(pool, schema, events, project=project)
         async with pool.acquire() as connection:
+            built = await digest(connection, schema) if project else None
             for _ in range(REPEATS):
                 server_before = await server_cpu(connection)
                 python_before = time.process_time()
@@ -346,6 +413,7 @@ async def measure(pool: asyncpg.Pool, events: int) -> Result:
                         ),
                     )
                 )
+            rebuilt = await digest(connection, schema)
 
             tracemalloc.start()
             try:
@@ -363,35 +431,48 @@ async def measure(pool: asyncpg.Pool, events: int) -> Result:
         len(timed) // 2
     ]
     return Result(
-        events=total,
+        events=seeded.events,
+        assessments=seeded.assessments,
+        projected_seconds=seeded.projected_seconds,
         seconds=median.seconds,
         copy_seconds=median.copy_seconds,
         python_cpu=median.python_cpu,
         server_cpu=median.server_cpu,
         peak_mib=peak / 2**20,
+        same_as_projector=None if built is None else built == rebuilt,
     )
 
 
-async def run(database_url: str, sizes: list[int]) -> list[Result]:
+async def run(
+    database_url: str, sizes: list[int], *, project: bool = True
+) -> list[Result]:
     """Measure each log size on ``database_url``."""
     async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
-        return [await measure(pool, size) for size in sizes]
+        return [await measure(pool, size, project=project) for size in sizes]
 
 
 def table(results: list[Result]) -> str:
     """Render the results as a Markdown table."""
     lines = [
-        "| log events | rebuild s | events/s | rows copied alone s "
-        "| rebuild / copy alone | Python CPU s | PostgreSQL CPU s "
-        "| peak Python memory MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| log events | assessment events | rebuild s | log events/s "
+        "| assessment events/s | rows copied alone s | rebuild / copy alone "
+        "| Python CPU s | PostgreSQL CPU s | peak Python memory MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.events:,} | {r.seconds:.2f} | {r.rate:,.0f} | {r.copy_seconds:.2f} "
+        f"| {r.events:,} | {r.assessments:,} | {r.seconds:.2f} | {r.rate:,.0f} "
+        f"| {r.assessment_rate:,.0f} | {r.copy_seconds:.2f} "
         f"| {r.over_copy:.1f} | {r.python_cpu:.2f} "
         f"| {'n/a' if r.server_cpu is None else f'{r.server_cpu:.2f}'} "
         f"| {r.peak_mib:.1f} |"
         for r in results
+    ]
+    lines += [
+        f"\nthe projector followed the log of {r.events:,} events in "
+        f"{r.projected_seconds:.1f} s; the rebuilt rows "
+        f"{'equal' if r.same_as_projector else 'DIFFER FROM'} the projector's"
+        for r in results
+        if r.projected_seconds is not None
     ]
     return "\n".join(lines)
 
@@ -404,15 +485,28 @@ def table(results: list[Result]) -> str:
     show_default=True,
     help="Assessments in the smaller log; the larger has four times as many.",
 )
-def command(events: int) -> None:
+@click.option(
+    "--log",
+    "log_kind",
+    type=click.Choice(LOGS),
+    default="projected",
+    show_default=True,
+    help="Follow the log with the projector, announcements and all, or "
+    "keep the assessment events alone.",
+)
+def command(events: int, log_kind: str) -> None:
     """Measure the timeline rebuild's speed and memory on two log sizes."""
     from mastery_deploy.benchmarks import benchmark_server
 
+    project = log_kind == "projected"
     with benchmark_server() as database_url:
-        results = asyncio.run(run(database_url, [events, events * 4]))
+        results = asyncio.run(run(database_url, [events, events * 4], project=project))
     click.echo(table(results))
     small, large = results
     click.echo(
         f"\nmemory, larger log / smaller: {large.peak_mib / small.peak_mib:.2f}; "
         f"client: {os.cpu_count()} CPUs; target >= 100,000 events/s"
     )
+    if any(result.same_as_projector is False for result in results):
+        message = "the rebuilt rows differ from the projector's"
+        raise click.ClickException(message)

@@ -15,7 +15,9 @@ at once, so memory stays flat however long the log is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+import gc
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,6 +39,7 @@ from mastery_events.store import Checkpoint
 from mastery_events.tenancy import RELAY_ROLE, set_tenant
 from mastery_grading.errors import ScaleVersionNotFoundError
 from mastery_grading.evidence import EvidenceFold, EvidenceItem, StoredAssessmentEvent
+from mastery_grading.explanations import Parts
 from mastery_grading.mastery import Policy
 from mastery_grading.scales import ScaleView
 from mastery_grading.timeline import (
@@ -50,12 +53,14 @@ from mastery_grading.timeline import (
     revise,
 )
 from mastery_grading.timeline_store import (
+    ITEM_COLUMNS,
     POINT_COLUMNS,
+    RULES_COLUMNS,
     Pair,
     Shift,
     TimelineState,
     choose_rules,
-    point_row,
+    revision_rows,
     shift_of,
     state_row,
     touches,
@@ -64,6 +69,9 @@ from mastery_grading.timeline_store import (
 ASSESSMENT_TYPES = ["AssessmentRecorded", "AssessmentAmended", "AssessmentVoided"]
 FLUSH_ROWS = 5000
 FETCH_ROWS = 2000
+# Allocations between two collections of the youngest generation while
+# replaying, where Python's default is 700 (see ``rarer_collections``).
+YOUNG_COLLECTION = 20_000
 # Assessment events with their timeline, by timeline and then in the log's
 # order; corrections find their timeline through their recording. The
 # payload is ``json``, parsed anew by every operator on it, so it is parsed
@@ -151,9 +159,13 @@ class InForce(msgspec.Struct, kw_only=True):
     policies: dict[tuple[UUID, UUID | None], tuple[int, str, Policy]] = msgspec.field(
         default_factory=dict
     )
+    # How many shifts were put in force: rules chosen at the same count
+    # still hold.
+    changes: int = 0
 
     def put(self, shift: Shift, catalogue: Catalogue) -> None:
         """Put what ``shift`` names in force, as the projector does."""
+        self.changes += 1
         if shift.scale_id is not None and shift.scale_version is not None:
             known = self.scales.get(shift.scale_id, shift.scale_version)
             self.scales[shift.scale_id] = max(known, shift.scale_version)
@@ -172,11 +184,19 @@ class Rows(msgspec.Struct, kw_only=True):
     """Rows waiting to be copied into the rebuild's tables."""
 
     evidence: list[tuple[object, ...]] = msgspec.field(default_factory=list)
+    items: list[tuple[object, ...]] = msgspec.field(default_factory=list)
+    rules: list[tuple[object, ...]] = msgspec.field(default_factory=list)
     points: list[list[object]] = msgspec.field(default_factory=list)
     states: list[tuple[object, ...]] = msgspec.field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.evidence) + len(self.points) + len(self.states)
+        return (
+            len(self.evidence)
+            + len(self.items)
+            + len(self.rules)
+            + len(self.points)
+            + len(self.states)
+        )
 
 
 class TimelineReplay:
@@ -202,8 +222,14 @@ class TimelineReplay:
         self._folded_on: ScaleView | None = None
         self._newest_scale: UUID | None = None
         self._named: dict[UUID, int] = {}
+        # Of the recordings, rules depend only on the newest one's scale
+        # and the newest version of it they name; of the log, on what is in
+        # force. They hold while none of the three moves.
+        self._newest_version = 0
+        self._rules_marker: tuple[int, UUID | None, int] | None = None
         self._since: dict[UUID, datetime] = {}
         self._rules_key: tuple[object, ...] | None = None
+        self._parts = Parts()
 
     def assess(self, trigger: Trigger, in_force: InForce) -> None:
         """Apply an assessment event."""
@@ -241,7 +267,8 @@ class TimelineReplay:
                 self.state.section_id = event.section_id
             self._newest_scale = event.scale_id
             named = self._named.get(event.scale_id, event.scale_version)
-            self._named[event.scale_id] = max(named, event.scale_version)
+            named = self._named[event.scale_id] = max(named, event.scale_version)
+            self._newest_version = named
 
         rules = self._rules(in_force)
         self._revise(
@@ -294,8 +321,14 @@ class TimelineReplay:
         if scale is None or (last is not None and stored.position < last):
             self._folded_on = None
             return
-        (read,) = read_on((stored,), scale)
-        self._fold.add(read)
+        event = stored.event
+        if (
+            isinstance(event, AssessmentRecorded)
+            and event.scale_id == scale.scale_id
+            and event.scale_version < scale.version
+        ):
+            (stored,) = read_on((stored,), scale)
+        self._fold.add(stored)
 
     def _evidence(self, scale: ScaleView) -> list[EvidenceItem]:
         """Return the timeline's evidence read on ``scale``, folding it
@@ -309,6 +342,10 @@ class TimelineReplay:
         return self._fold.items(scale)
 
     def _rules(self, in_force: InForce) -> Rules:
+        marker = (in_force.changes, self._newest_scale, self._newest_version)
+        if self.rules is not None and marker == self._rules_marker:
+            return self.rules
+        self._rules_marker = marker
         state, newest = self.state, self._newest_scale
         assert state is not None
         assert newest is not None
@@ -352,7 +389,8 @@ class TimelineReplay:
     ) -> None:
         items = self._evidence(rules.scale)
         new = curve_of(items, rules, keep=self.points, since=since)
-        self._record(trigger, revise(self.points, new, rules), rules, reason)
+        revision = revise(self.points, new, rules, announce=False)
+        self._record(trigger, revision, rules, reason)
 
     def _record(
         self, trigger: Trigger, revision: Revision, rules: Rules, reason: str
@@ -366,27 +404,62 @@ class TimelineReplay:
                 row = self._open.pop(moment, None)
                 if row is not None:
                     row[RECORDED_UNTIL] = recorded
-            for point in revision.opened:
-                row = list(
-                    point_row(
-                        self.pair,
-                        point,
-                        revision=state.revision,
-                        recorded_from=recorded,
-                        rules=rules,
-                        cause_event_id=trigger.event_id,
-                        reason=reason,
-                    )
-                )
-                self.rows.points.append(row)
+            added = revision_rows(
+                self.pair,
+                revision.opened,
+                revision=state.revision,
+                recorded_from=recorded,
+                rules=rules,
+                cause_event_id=trigger.event_id,
+                reason=reason,
+                parts=self._parts,
+            )
+            self.rows.items += added.items
+            self.rows.rules += added.rules
+            self.rows.points += added.points
+            for point, row in zip(revision.opened, added.points, strict=True):
                 self._open[point.valid_from] = row
-            state.stream_version += len(revision.announced)
+            # The projector announces one event per valid time that
+            # changed; the replay announces nothing, but counts them.
+            state.stream_version += len(revision.changed_at)
         # A result decodes from its stored JSON to a value equal to itself
         # (floats, datetimes and tuples all survive msgspec's round trip),
         # so comparing with these points is comparing with the projector's,
         # which it reads back from the table.
         self.points = list(revision.points)
         state.recorded_at = recorded
+
+
+# Replays running in this process with collections made rarer, and the
+# thresholds to put back when the last of them ends.
+_rarer: list[tuple[int, int, int]] = []
+
+
+@contextlib.contextmanager
+def rarer_collections(young: int = YOUNG_COLLECTION) -> Iterator[None]:
+    """Run Python's cyclic garbage collector less often while replaying,
+    then as before.
+
+    A replay allocates a few hundred objects per event (results, points,
+    rows), nearly none of them in cycles, so reference counting frees
+    them; the collector, run every 700 allocations by default, spent about
+    a quarter of the replay's Python time finding nothing to collect.
+    Collections still run, so the little cyclic garbage made meanwhile
+    (by the event loop, say) stays bounded. Replays that overlap in one
+    process share the setting, and the last to end puts back the old one.
+    """
+    if not _rarer:
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(young, thresholds[0]), *thresholds[1:])
+        _rarer.append(thresholds)
+    else:
+        _rarer.append(_rarer[0])
+    try:
+        yield
+    finally:
+        thresholds = _rarer.pop()
+        if not _rarer:
+            gc.set_threshold(*thresholds)
 
 
 def by_position(stored: StoredAssessmentEvent) -> int:
@@ -449,6 +522,8 @@ class RowCopier:
 
     async def _copy(self, rows: Rows) -> None:
         await self.copy("timeline_evidence", EVIDENCE_COLUMNS, rows.evidence)
+        await self.copy("timeline_items", ITEM_COLUMNS, rows.items)
+        await self.copy("timeline_rules", RULES_COLUMNS, rows.rules)
         await self.copy("timeline_points", POINT_COLUMNS, rows.points)
         await self.copy("timeline_states", STATE_COLUMNS, rows.states)
 
@@ -484,6 +559,12 @@ class FastReplay:
         bound = (str(target.transaction_id), target.position)
         await self._load_shifts(bound)
 
+        with rarer_collections():
+            return await self._run(bound, progress)
+
+    async def _run(
+        self, bound: tuple[str, int], progress: Callable[[int], None]
+    ) -> int:
         async with self.pool.acquire() as writer, writer.transaction():
             copier = RowCopier(writer, self._schema, self._suffix)
             try:

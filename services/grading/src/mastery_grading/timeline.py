@@ -30,7 +30,7 @@ from mastery_events.contract.grading import (
     MasteryChanged,
 )
 from mastery_grading.evidence import EvidenceItem, StoredAssessmentEvent, fold_evidence
-from mastery_grading.mastery import MasteryResult, Policy, compute
+from mastery_grading.mastery import MasteryResult, Policy, compute, compute_ordered
 from mastery_grading.scales import ScaleView
 
 DEFAULT_POLICY = Policy(method="most_recent")
@@ -62,13 +62,15 @@ class Revision(msgspec.Struct, frozen=True, kw_only=True):
 
     ``points`` is the whole new list; ``opened`` the points new in it and
     ``closed`` the valid times of old points it no longer believes.
-    ``announced`` holds the state at each valid time that changed, in valid
-    order: what the projector tells the rest of the school.
+    ``changed_at`` holds each valid time that changed, in valid order, and
+    ``announced`` the state at each of them: what the projector tells the
+    rest of the school (left empty when not asked for).
     """
 
     points: tuple[Point, ...]
     opened: tuple[Point, ...]
     closed: tuple[datetime, ...]
+    changed_at: tuple[datetime, ...]
     announced: tuple[Point, ...]
 
 
@@ -122,19 +124,28 @@ def curve_of(
     since: datetime | None = None,
 ) -> tuple[Point, ...]:
     """Return the change points of a timeline whose evidence, folded and
-    read on ``rules.scale``, is ``items``; ``keep`` and ``since`` as for
-    ``curve``."""
+    read on ``rules.scale``, is ``items`` (in ``EvidenceItem.order``, as a
+    fold gives them); ``keep`` and ``since`` as for ``curve``."""
     dates = [item.reading.assessed_at for item in items]
-    kept = [point for point in keep if since is not None and point.valid_from < since]
+    kept: Sequence[Point] = ()
+    if since is not None and keep:
+        kept = keep[: bisect.bisect_left(keep, since, key=valid_from_of)]
 
     computed = []
-    for moment in sorted(set(dates)):
-        if since is not None and moment < since:
-            continue
+    policy, scale = rules.policy, rules.scale
+    start = 0 if since is None else bisect.bisect_left(dates, since)
+    for moment in dict.fromkeys(dates[start:]):
         known = items[: bisect.bisect_right(dates, moment)]
-        computed.append(Point(valid_from=moment, result=evaluate(known, rules)))
+        computed.append(
+            Point(valid_from=moment, result=compute_ordered(known, policy, scale))
+        )
 
     return (*kept, *computed)
+
+
+def valid_from_of(point: Point) -> datetime:
+    """Sort key: where a point starts in valid time."""
+    return point.valid_from
 
 
 def evaluate(items: Sequence[EvidenceItem], rules: Rules) -> MasteryResult:
@@ -176,28 +187,67 @@ def advance(
     return revise(points, curve(events, rules, keep=points, since=since), rules)
 
 
-def revise(points: Sequence[Point], new: tuple[Point, ...], rules: Rules) -> Revision:
+def revise(
+    points: Sequence[Point],
+    new: tuple[Point, ...],
+    rules: Rules,
+    *,
+    announce: bool = True,
+) -> Revision:
     """Compare a timeline's old ``points`` with its ``new`` ones and say
-    what the revision opened, closed and announces."""
-    old_at = {point.valid_from: point for point in points}
-    new_at = {point.valid_from: point for point in new}
+    what the revision opened, closed and, with ``announce``, announces."""
+    # Points kept from before are the very same objects: skip them, and
+    # compare only from the first place the two lists part.
+    same = 0
+    for old_point, new_point in zip(points, new, strict=False):
+        if old_point is not new_point:
+            break
+        same += 1
+    if same == len(points):
+        # Nothing old left to compare: every new point opens, and points
+        # are already in valid order, each moment once.
+        closed: tuple[datetime, ...] = ()
+        opened = new[same:]
+        changed_at = tuple(point.valid_from for point in opened)
+    else:
+        old_at = {point.valid_from: point for point in points[same:]}
+        new_at = {point.valid_from: point for point in new[same:]}
+        closed = tuple(
+            moment for moment, point in old_at.items() if new_at.get(moment) != point
+        )
+        opened = tuple(
+            point for moment, point in new_at.items() if old_at.get(moment) != point
+        )
+        changed_at = tuple(sorted({*closed, *(point.valid_from for point in opened)}))
+    announced: tuple[Point, ...] = ()
+    if announce:
+        starts = [point.valid_from for point in new]
+        announced = tuple(
+            state_at(new, moment, rules, starts=starts) for moment in changed_at
+        )
 
-    closed = tuple(
-        moment for moment, point in old_at.items() if new_at.get(moment) != point
+    return Revision(
+        points=new,
+        opened=opened,
+        closed=closed,
+        changed_at=changed_at,
+        announced=announced,
     )
-    opened = tuple(
-        point for moment, point in new_at.items() if old_at.get(moment) != point
-    )
-    changed_at = sorted({*closed, *(point.valid_from for point in opened)})
-    announced = tuple(state_at(new, moment, rules) for moment in changed_at)
-
-    return Revision(points=new, opened=opened, closed=closed, announced=announced)
 
 
-def state_at(points: Sequence[Point], moment: datetime, rules: Rules) -> Point:
+def state_at(
+    points: Sequence[Point],
+    moment: datetime,
+    rules: Rules,
+    *,
+    starts: Sequence[datetime] | None = None,
+) -> Point:
     """Return the state a timeline gives at ``moment``: its last point up
-    to then, or "no evidence yet" before its first."""
-    found = bisect.bisect_right([point.valid_from for point in points], moment)
+    to then, or "no evidence yet" before its first. ``starts``, the
+    points' valid times, spares listing them again for each moment."""
+    if starts is None:
+        starts = [point.valid_from for point in points]
+    found = bisect.bisect_right(starts, moment)
     if found:
         return msgspec.structs.replace(points[found - 1], valid_from=moment)
 

@@ -18,9 +18,9 @@ import msgspec
 from mastery_events.migrations import quote_schema
 from mastery_events.tenancy import tenant_transaction
 from mastery_grading.errors import TimelineNotFoundError
+from mastery_grading.explanations import Parts
 from mastery_grading.mastery import MasteryResult
-
-result_decoder = msgspec.json.Decoder(MasteryResult)
+from mastery_grading.timeline_store import STORED_RESULT, Pair, result_of, stored_parts
 
 
 class PointView(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,7 +73,19 @@ class MasteryCell(msgspec.Struct, frozen=True, kw_only=True):
 
 POINT_FIELDS = (
     "valid_from, recorded_from, recorded_until, status, score, level, "
-    "level_label, mastered, cause_event_id, reason, result"
+    f"level_label, mastered, cause_event_id, reason, {STORED_RESULT}"
+)
+VIEW_FIELDS = (
+    "valid_from",
+    "recorded_from",
+    "recorded_until",
+    "status",
+    "score",
+    "level",
+    "level_label",
+    "mastered",
+    "cause_event_id",
+    "reason",
 )
 CELL_FIELDS = (
     "student_id, objective_id, section_id, status, score, level, level_label, "
@@ -81,11 +93,11 @@ CELL_FIELDS = (
 )
 
 
-def point_of(row: asyncpg.Record) -> PointView:
-    """Build a point from a row selected with ``POINT_FIELDS``."""
-    fields = dict(row)
-    fields["result"] = result_decoder.decode(fields["result"])
-    return PointView(**fields)
+def point_of(row: asyncpg.Record, parts: Parts) -> PointView:
+    """Build a point from a row selected with ``POINT_FIELDS``, its
+    explanation's parts taken from ``parts``."""
+    fields = {name: row[name] for name in VIEW_FIELDS}
+    return PointView(**fields, result=result_of(row, parts))
 
 
 class TimelineReader:
@@ -96,6 +108,8 @@ class TimelineReader:
         self.pool = pool
         quoted = quote_schema(schema)
         self._points = f"{quoted}.timeline_points"
+        self._items = f"{quoted}.timeline_items"
+        self._rules = f"{quoted}.timeline_rules"
         self._states = f"{quoted}.timeline_states"
         self._enrollments = f"{quoted}.roster_enrollments"
         self._section_sets = f"{quoted}.section_objective_sets"
@@ -154,8 +168,18 @@ class TimelineReader:
                 "ORDER BY valid_from",
                 *arguments,
             )
+            parts = await stored_parts(
+                connection,
+                self._items,
+                self._rules,
+                Pair(
+                    tenant_id=tenant_id,
+                    student_id=student_id,
+                    objective_id=objective_id,
+                ),
+            )
 
-        points = tuple(point_of(row) for row in rows)
+        points = tuple(point_of(row, parts) for row in rows)
         in_force = [p for p in points if as_of is None or p.valid_from <= as_of]
         return Timeline(
             student_id=student_id,

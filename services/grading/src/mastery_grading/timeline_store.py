@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 import msgspec
 import structlog
 
@@ -39,7 +40,13 @@ from mastery_grading.errors import (
     PolicyVersionNotFoundError,
     ScaleVersionNotFoundError,
 )
-from mastery_grading.evidence import StoredAssessmentEvent
+from mastery_grading.evidence import EvidenceItem, StoredAssessmentEvent
+from mastery_grading.explanations import (
+    Parts,
+    parts_of,
+    stored_result,
+    summary_of,
+)
 from mastery_grading.mastery import MasteryResult, Policy
 from mastery_grading.scales import ScaleView
 from mastery_grading.timeline import (
@@ -56,6 +63,8 @@ from mastery_grading.timeline import (
 
 REBUILT_TABLES = (
     "timeline_evidence",
+    "timeline_items",
+    "timeline_rules",
     "timeline_points",
     "timeline_states",
     "timeline_policies",
@@ -66,7 +75,7 @@ ACTOR = "grading-timelines"
 log = structlog.get_logger(__name__)
 
 assessment_decoder = msgspec.json.Decoder(AssessmentEvent)
-result_decoder = msgspec.json.Decoder(MasteryResult)
+encoder = msgspec.json.Encoder()
 policy_decoder = msgspec.json.Decoder(Policy)
 scale_decoder = msgspec.json.Decoder(ScaleView)
 
@@ -193,6 +202,8 @@ class Tables:
         self.states = f"{quoted}.timeline_states{suffix}"
         self.policies = f"{quoted}.timeline_policies{suffix}"
         self.scales = f"{quoted}.timeline_scales{suffix}"
+        self.items = f"{quoted}.timeline_items{suffix}"
+        self.rules = f"{quoted}.timeline_rules{suffix}"
         self.recalculations = f"{quoted}.timeline_recalculations"
         self.catalogue_objectives = f"{quoted}.catalogue_objectives"
         self.catalogue_scale_versions = f"{quoted}.catalogue_scale_versions"
@@ -216,47 +227,137 @@ POINT_COLUMNS = (
     "scale_id",
     "scale_version",
     "policy_version",
+    "rules_revision",
     "counted",
+    "counted_revisions",
+    "left_out",
+    "left_out_revisions",
     "cause_event_id",
     "reason",
-    "result",
+    "summary",
+)
+ITEM_COLUMNS = (
+    "tenant_id",
+    "student_id",
+    "objective_id",
+    "assessment_id",
+    "revision",
+    "item",
 )
 
 
-def point_row(
+RULES_COLUMNS = ("tenant_id", "student_id", "objective_id", "revision", "header")
+# The columns a point's result is put back together from.
+STORED_RESULT = (
+    "summary, rules_revision, counted, counted_revisions, left_out, left_out_revisions"
+)
+
+
+def result_of(row: asyncpg.Record, parts: Parts) -> MasteryResult:
+    """Return the result a point row selected with ``STORED_RESULT`` holds."""
+    return stored_result(
+        row["summary"],
+        parts,
+        rules_revision=row["rules_revision"],
+        counted=row["counted"],
+        counted_revisions=row["counted_revisions"],
+        left_out=row["left_out"],
+        left_out_revisions=row["left_out_revisions"],
+    )
+
+
+async def stored_parts(
+    connection: Connection, items: str, rules: str, pair: Pair
+) -> Parts:
+    """Read the parts one timeline's explanations are made of from the
+    tables named ``items`` and ``rules``."""
+    key = (pair.tenant_id, pair.student_id, pair.objective_id)
+    where = "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3"
+    found_items = await connection.fetch(
+        f"SELECT assessment_id, revision, item FROM {items} {where} "
+        "ORDER BY revision, assessment_id",
+        *key,
+    )
+    found_rules = await connection.fetch(
+        f"SELECT revision, header FROM {rules} {where} ORDER BY revision", *key
+    )
+
+    return parts_of(
+        (tuple(row) for row in found_items), (tuple(row) for row in found_rules)
+    )
+
+
+class RevisionRows(msgspec.Struct, kw_only=True):
+    """The rows one revision adds: its opened points (``POINT_COLUMNS``)
+    and the item versions (``ITEM_COLUMNS``) and rules (``RULES_COLUMNS``)
+    they name for the first time."""
+
+    points: list[list[object]]
+    items: list[tuple[object, ...]]
+    rules: list[tuple[object, ...]]
+
+
+def revision_rows(
     pair: Pair,
-    point: Point,
+    opened: Sequence[Point],
     *,
     revision: int,
     recorded_from: datetime,
     rules: Rules,
     cause_event_id: UUID,
     reason: str,
-) -> tuple[object, ...]:
-    """Return a ``timeline_points`` row, in ``POINT_COLUMNS`` order."""
-    result = point.result
-    return (
-        pair.tenant_id,
-        pair.student_id,
-        pair.objective_id,
-        revision,
-        point.valid_from,
-        recorded_from,
-        None,
-        result.status,
-        result.score,
-        result.level.value if result.level else None,
-        result.level.label if result.level else None,
-        result.mastered,
-        result.explanation.method,
-        rules.scale.scale_id,
-        rules.scale.version,
-        rules.policy_version,
-        [item.assessment_id for item in result.explanation.counted],
-        cause_event_id,
-        reason,
-        msgspec.json.encode(result).decode(),
-    )
+    parts: Parts,
+) -> RevisionRows:
+    """Return the rows a revision adds: one shape for the projection and
+    the rebuild alike."""
+    rows = RevisionRows(points=[], items=[], rules=[])
+    key = (pair.tenant_id, pair.student_id, pair.objective_id)
+    new_items: list[EvidenceItem] = []
+    scale = rules.scale
+    for point in opened:
+        result = point.result
+        explanation = result.explanation
+        level = result.level
+        rules_revision, header = parts.rules_name(explanation, revision)
+        if header is not None:
+            rows.rules.append((*key, revision, encoder.encode(header).decode()))
+        counted, counted_revisions, new = parts.names(explanation.counted, revision)
+        new_items += new
+        left_out, left_out_revisions, new = parts.names(explanation.left_out, revision)
+        new_items += new
+        rows.points.append(
+            [
+                *key,
+                revision,
+                point.valid_from,
+                recorded_from,
+                None,
+                result.status,
+                result.score,
+                level.value if level else None,
+                level.label if level else None,
+                result.mastered,
+                explanation.method,
+                scale.scale_id,
+                scale.version,
+                rules.policy_version,
+                rules_revision,
+                counted,
+                counted_revisions,
+                left_out,
+                left_out_revisions,
+                cause_event_id,
+                reason,
+                encoder.encode(summary_of(result)).decode(),
+            ]
+        )
+    if new_items:
+        rows.items = [
+            (*key, item.assessment_id, revision, encoder.encode(item).decode())
+            for item in new_items
+        ]
+
+    return rows
 
 
 class TimelineProjection:
@@ -378,7 +479,7 @@ class TimelineProjection:
 
         scale_id, rules = await self._rules_of(connection, pair, state, events)
         state.scale_id = scale_id
-        points = await self._points_of(connection, pair)
+        points, parts = await self._points_of(connection, pair)
         revision = advance(
             events, points, rules, since=since_of(events, event.assessment_id)
         )
@@ -387,6 +488,7 @@ class TimelineProjection:
             pair,
             state,
             revision,
+            parts=parts,
             rules=rules,
             envelope=envelope,
             reason=reason_of(event),
@@ -425,13 +527,14 @@ class TimelineProjection:
             events = await self._events_of(connection, pair)
             scale_id, rules = await self._rules_of(connection, pair, state, events)
             state.scale_id = scale_id
-            points = await self._points_of(connection, pair)
+            points, parts = await self._points_of(connection, pair)
             revision = advance(events, points, rules, since=None)
             changed += await self._record(
                 connection,
                 pair,
                 state,
                 revision,
+                parts=parts,
                 rules=rules,
                 envelope=envelope,
                 reason=recalculation_reason(event.reason),
@@ -572,6 +675,7 @@ class TimelineProjection:
         state: TimelineState,
         revision: Revision,
         *,
+        parts: Parts,
         rules: Rules,
         envelope: Envelope,
         reason: str,
@@ -587,21 +691,33 @@ class TimelineProjection:
         if changed:
             state.revision += 1
             await self._close(connection, pair, revision.closed, recorded)
+            rows = revision_rows(
+                pair,
+                revision.opened,
+                revision=state.revision,
+                recorded_from=recorded,
+                rules=rules,
+                cause_event_id=envelope.event_id,
+                reason=reason,
+                parts=parts,
+            )
+            if rows.items:
+                await connection.executemany(
+                    f"INSERT INTO {self.tables.items} ({', '.join(ITEM_COLUMNS)}) "
+                    "VALUES ($1, $2, $3, $4, $5, $6::json)",
+                    rows.items,
+                )
+            if rows.rules:
+                await connection.executemany(
+                    f"INSERT INTO {self.tables.rules} ({', '.join(RULES_COLUMNS)}) "
+                    "VALUES ($1, $2, $3, $4, $5::json)",
+                    rows.rules,
+                )
+            placeholders = ", ".join(f"${n}" for n in range(1, len(POINT_COLUMNS) + 1))
             await connection.executemany(
                 f"INSERT INTO {self.tables.points} ({', '.join(POINT_COLUMNS)}) "
-                f"VALUES ({', '.join(f'${n}' for n in range(1, 21))})",
-                [
-                    point_row(
-                        pair,
-                        point,
-                        revision=state.revision,
-                        recorded_from=recorded,
-                        rules=rules,
-                        cause_event_id=envelope.event_id,
-                        reason=reason,
-                    )
-                    for point in revision.opened
-                ],
+                f"VALUES ({placeholders})",
+                rows.points,
             )
             announced = [
                 announcement(
@@ -742,19 +858,26 @@ class TimelineProjection:
             for event, recorded_at, position in rows
         ]
 
-    async def _points_of(self, connection: Connection, pair: Pair) -> list[Point]:
+    async def _points_of(
+        self, connection: Connection, pair: Pair
+    ) -> tuple[list[Point], Parts]:
+        """Return a timeline's believed points and its stored parts."""
+        parts = await stored_parts(
+            connection, self.tables.items, self.tables.rules, pair
+        )
         rows = await connection.fetch(
-            f"SELECT valid_from, result FROM {self.tables.points} "
+            f"SELECT valid_from, {STORED_RESULT} FROM {self.tables.points} "
             "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3 "
             "AND recorded_until IS NULL ORDER BY valid_from",
             pair.tenant_id,
             pair.student_id,
             pair.objective_id,
         )
-        return [
-            Point(valid_from=valid_from, result=result_decoder.decode(result))
-            for valid_from, result in rows
+        points = [
+            Point(valid_from=row["valid_from"], result=result_of(row, parts))
+            for row in rows
         ]
+        return points, parts
 
     async def _state_of(
         self, connection: Connection, pair: Pair
