@@ -3,8 +3,10 @@
 ``build_snapshot`` is pure: given what is known of one student (sections,
 objective sets, objectives, mastery points, assessments, scales, grades) it
 returns the whole report, so a rebuild from the same facts gives the same
-snapshot every time. ``narrowed`` cuts a snapshot down to what one share
-link covers.
+snapshot every time. ``patched`` gives the same report from a stored one
+and the facts of the few objectives a batch of grades changed, so a grade
+costs one objective's history rather than the student's whole record.
+``narrowed`` cuts a snapshot down to what one share link covers.
 """
 
 from __future__ import annotations
@@ -130,6 +132,29 @@ class StudentFacts(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Fact = TypeVar("Fact", MasteryPointFact, AssessmentFact)
+
+
+class Change(msgspec.Struct, frozen=True, kw_only=True):
+    """What a batch of events changed of one student's facts: the mastery
+    points and evidence of some objectives, their traditional grades, or
+    anything else, which only a whole rebuild can be sure to show."""
+
+    objectives: frozenset[UUID] = frozenset()
+    grades: bool = False
+    whole: bool = False
+
+    def merged(self, other: Change) -> Change:
+        """Return the change made by this one and ``other`` together."""
+        if self.whole or other.whole:
+            return WHOLE
+
+        return Change(
+            objectives=self.objectives | other.objectives,
+            grades=self.grades or other.grades,
+        )
+
+
+WHOLE = Change(whole=True)
 
 
 class Level(msgspec.Struct, frozen=True, kw_only=True):
@@ -321,6 +346,26 @@ def objective_report(
     scales: Mapping[tuple[UUID, int], tuple[ScaleLevelFact, ...]],
 ) -> ObjectiveReport:
     """Return one objective's current level, timeline and evidence."""
+    heading = ObjectiveReport(
+        objective_id=objective.objective_id,
+        code=objective.code,
+        statement=objective.statement,
+        grade_bands=objective.grade_bands,
+    )
+
+    return progressed(heading, points, assessments, scales=scales)
+
+
+def progressed(
+    heading: ObjectiveReport,
+    points: Sequence[MasteryPointFact],
+    assessments: Sequence[AssessmentFact],
+    *,
+    scales: Mapping[tuple[UUID, int], tuple[ScaleLevelFact, ...]],
+) -> ObjectiveReport:
+    """Return the objective ``heading`` names with the level, timeline and
+    evidence that ``points`` and ``assessments`` give it; whatever progress
+    ``heading`` showed before is dropped."""
     history = timeline(points)
     current = history[-1] if history else None
     level = None
@@ -346,10 +391,10 @@ def objective_report(
     )
 
     return ObjectiveReport(
-        objective_id=objective.objective_id,
-        code=objective.code,
-        statement=objective.statement,
-        grade_bands=objective.grade_bands,
+        objective_id=heading.objective_id,
+        code=heading.code,
+        statement=heading.statement,
+        grade_bands=heading.grade_bands,
         level=level,
         lowest=lowest,
         highest=highest,
@@ -433,17 +478,20 @@ def set_report(
     objective_set: ObjectiveSetFact, objectives: Sequence[ObjectiveReport]
 ) -> SetReport:
     """Return a set's objectives with their totals."""
-    totals = Totals(
-        objectives=len(objectives),
-        assessed=sum(1 for o in objectives if o.level is not None),
-        mastered=sum(1 for o in objectives if o.mastered),
-    )
-
     return SetReport(
         objective_set_id=objective_set.objective_set_id,
         title=objective_set.title,
-        totals=totals,
+        totals=totals_of(objectives),
         objectives=tuple(objectives),
+    )
+
+
+def totals_of(objectives: Sequence[ObjectiveReport]) -> Totals:
+    """Count a set's objectives, those with a level and those mastered."""
+    return Totals(
+        objectives=len(objectives),
+        assessed=sum(1 for o in objectives if o.level is not None),
+        mastered=sum(1 for o in objectives if o.mastered),
     )
 
 
@@ -502,6 +550,81 @@ def letter_for(percent: float, cuts: Sequence[LetterCutFact]) -> str | None:
         return None
 
     return max(reached, key=lambda cut: cut.min_percent).letter
+
+
+def patched(
+    snapshot: StudentSnapshot,
+    objectives: frozenset[UUID],
+    *,
+    mastery: Iterable[MasteryPointFact],
+    assessments: Iterable[AssessmentFact],
+    scales: Mapping[tuple[UUID, int], tuple[ScaleLevelFact, ...]],
+    grades: Sequence[GradeFact] | None,
+    bridges: Mapping[str, tuple[LetterCutFact, ...]],
+) -> StudentSnapshot | None:
+    """Return ``snapshot`` with ``objectives`` shown as ``mastery`` and
+    ``assessments`` (all of the student's facts on them) now give them,
+    the totals of their sets counted again and, when ``grades`` holds the
+    student's grades, each section's traditional grade worked out again.
+
+    ``snapshot`` must be what ``build_snapshot`` made of the student's
+    facts before the change, and the change must have touched nothing but
+    those objectives' points and evidence and the student's grades; then
+    the answer is what ``build_snapshot`` makes of the facts after it.
+    ``grades`` may be ``None`` only when no grade changed and no section
+    shows a traditional grade. ``None`` is returned when an objective is
+    not on the report: only a rebuild can tell whether it should be.
+    """
+    points = group_by_objective(mastery)
+    evidence = group_by_objective(assessments)
+    shown: set[UUID] = set()
+    reports: dict[UUID, ObjectiveReport] = {}
+
+    sections = []
+    for section in snapshot.sections:
+        sets = []
+        for group in section.objective_sets:
+            if not any(o.objective_id in objectives for o in group.objectives):
+                sets.append(group)
+                continue
+            changed = []
+            for report in group.objectives:
+                key = report.objective_id
+                if key in objectives:
+                    shown.add(key)
+                    if key not in reports:
+                        reports[key] = progressed(
+                            report,
+                            points.get(key, ()),
+                            evidence.get(key, ()),
+                            scales=scales,
+                        )
+                    report = reports[key]
+                changed.append(report)
+            sets.append(
+                SetReport(
+                    objective_set_id=group.objective_set_id,
+                    title=group.title,
+                    totals=totals_of(changed),
+                    objectives=tuple(changed),
+                )
+            )
+        traditional = section.traditional
+        if grades is not None:
+            traditional = traditional_grade(
+                [g for g in grades if g.section_id == section.section_id],
+                sets,
+                bridges.get(section.section_id),
+            )
+        sections.append(
+            msgspec.structs.replace(
+                section, objective_sets=tuple(sets), traditional=traditional
+            )
+        )
+    if shown != objectives:
+        return None
+
+    return msgspec.structs.replace(snapshot, sections=tuple(sections))
 
 
 def narrowed(
