@@ -36,6 +36,7 @@ from mastery_reports.snapshots import (
     ObjectiveSetFact,
     ScaleLevelFact,
     SectionFact,
+    StoredReport,
     StudentFacts,
     StudentSnapshot,
     TermFact,
@@ -81,11 +82,10 @@ class SectionInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Refreshed(msgspec.Struct, frozen=True, kw_only=True):
-    """The snapshots a batch brought up to date, by student, and how many
-    of them were patched rather than built again."""
+    """How many snapshots a batch patched, and how many it built again."""
 
-    snapshots: dict[str, StudentSnapshot]
     patched: int
+    rebuilt: int
 
 
 class SnapshotWriter:
@@ -140,7 +140,7 @@ class SnapshotWriter:
         or built again where the patch cannot be sure.
         """
         if not touched:
-            return Refreshed(snapshots={}, patched=0)
+            return Refreshed(patched=0, rebuilt=0)
         students = sorted(touched)
         wanted = changes or {}
         built = await self.patched_of(
@@ -152,13 +152,15 @@ class SnapshotWriter:
                 if not wanted.get(student, WHOLE).whole
             },
         )
-        patched_count = len(built)
         rebuilt = [student for student in students if student not in built]
         facts = await self.facts_of(connection, tenant_id, rebuilt)
-        for student in rebuilt:
-            built[student] = build_snapshot(facts[student])
-        snapshots = [built[student] for student in students]
         encoder = msgspec.json.Encoder()
+        documents = {
+            student: encoder.encode(report).decode()
+            for student, report in built.items()
+        }
+        for student in rebuilt:
+            documents[student] = encoder.encode(build_snapshot(facts[student])).decode()
 
         await connection.execute(
             f"INSERT INTO {self.table('snapshots')} AS s (tenant_id, student_id, "
@@ -175,19 +177,19 @@ class SnapshotWriter:
             "updated_at = now()",
             tenant_id,
             students,
-            [encoder.encode(snapshot).decode() for snapshot in snapshots],
+            [documents[student] for student in students],
             [touched[student] for student in students],
             source,
         )
 
-        return Refreshed(snapshots=built, patched=patched_count)
+        return Refreshed(patched=len(built), rebuilt=len(rebuilt))
 
     async def patched_of(
         self,
         connection: Connection,
         tenant_id: str,
         changes: Mapping[str, Change],
-    ) -> dict[str, StudentSnapshot]:
+    ) -> dict[str, StoredReport]:
         """Return the stored snapshots of the students in ``changes``
         patched with the facts of the objectives each change names, loaded
         for all of them with one statement per kind of fact; a student
@@ -196,9 +198,7 @@ class SnapshotWriter:
         if not changes:
             return {}
         stored_documents = {
-            row["student_id"]: msgspec.json.decode(
-                row["document"], type=StudentSnapshot
-            )
+            row["student_id"]: _stored_report.decode(row["document"])
             for row in await connection.fetch(
                 "SELECT student_id, document "
                 f"FROM {self.table('snapshots')} "
@@ -515,6 +515,9 @@ def narrowed_to(
         bridges={k: cuts for k, cuts in bridges.items() if k in own_sections},
         terms=tuple(terms[t] for t in sorted(term_ids) if t in terms),
     )
+
+
+_stored_report = msgspec.json.Decoder(StoredReport)
 
 
 class Snapshots:
