@@ -165,7 +165,7 @@ class SnapshotWriter:
         await connection.execute(
             f"INSERT INTO {self.table('snapshots')} AS s (tenant_id, student_id, "
             "document, positions, updated_at) SELECT $1, t.student_id, "
-            "t.document::jsonb, coalesce(reached.positions, '{}') || "
+            "t.document::json, coalesce(reached.positions, '{}') || "
             "jsonb_build_object($5::text, greatest(t.position, "
             "(reached.positions ->> $5::text)::bigint)), now() "
             "FROM unnest($2::text[], $3::text[], $4::bigint[]) "
