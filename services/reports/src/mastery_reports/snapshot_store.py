@@ -520,6 +520,15 @@ def narrowed_to(
 _stored_report = msgspec.json.Decoder(StoredReport)
 
 
+class _Places(msgspec.Struct, frozen=True):
+    """A snapshot's sections' places; decoding skips every other field."""
+
+    sections: tuple[SectionPlace, ...] = ()
+
+
+_places = msgspec.json.Decoder(_Places)
+
+
 class Snapshots:
     """Reports' snapshots and sections, read one tenant at a time."""
 
@@ -560,7 +569,8 @@ class Snapshots:
         self, tenant_id: str, student_id: str
     ) -> StoredJson | None:
         """Return a student's snapshot as its stored JSON text, or ``None``
-        when reports has none; the database names its sections' places.
+        when reports has none, with its sections' places read from the
+        text by a decoder that skips everything else.
 
         The most frequent read of all goes to the server as one statement,
         ``student_report``, which binds the tenant for its own transaction,
@@ -581,7 +591,7 @@ class Snapshots:
         return StoredJson(
             document=row["document"],
             positions=row["positions"],
-            sections=msgspec.json.decode(row["places"], type=tuple[SectionPlace, ...]),
+            sections=_places.decode(row["document"]).sections,
         )
 
     async def of_section(self, tenant_id: str, section_id: str) -> list[StoredSnapshot]:
