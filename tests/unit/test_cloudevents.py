@@ -10,6 +10,8 @@ from uuid import UUID
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mastery_events.cloudevents import (
     EXTENSIONS,
@@ -141,6 +143,23 @@ def test_envelope_survives_binary_mode_exactly(envelope: Envelope) -> None:
     assert received == envelope
     assert bytes(received.payload) == bytes(envelope.payload)
     assert received.occurred_at.utcoffset() == envelope.occurred_at.utcoffset()
+
+
+@given(actor=st.text(min_size=1))
+def test_any_actor_survives_binary_mode(actor: str) -> None:
+    """Whatever text names the actor (padding, quotes, percent signs,
+    control characters, any script) reads back as that text."""
+    headers, body = _binary(sample_envelope(actor=actor))
+
+    assert from_nats(headers, body).actor == actor
+
+
+def test_padding_around_a_header_value_is_not_part_of_it() -> None:
+    """Spaces and tabs a sender put around a value are not the value."""
+    headers, body = _binary(sample_envelope())
+    headers["ce-actor"] = " \tms-frizzle \t"
+
+    assert from_nats(headers, body).actor == "ms-frizzle"
 
 
 def test_header_names_are_read_case_insensitively() -> None:

@@ -7,16 +7,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import msgspec
+
 from mastery_reports.snapshots import (
     AssessmentFact,
     GradeFact,
     LetterCutFact,
     MasteryPointFact,
     ObjectiveFact,
+    ObjectiveReport,
     ObjectiveSetFact,
+    ReportedObjective,
     ScaleLevelFact,
     SectionFact,
+    SectionReport,
+    SetReport,
+    StoredReport,
+    StoredSection,
+    StoredSet,
     StudentFacts,
+    StudentSnapshot,
     build_snapshot,
     level_of,
     narrowed,
@@ -235,3 +245,24 @@ def test_a_link_narrows_the_report_to_its_sections_and_term() -> None:
     assert narrowed(snapshot, ["room-12"], term_id="spring").sections == ()
     fall = narrowed(snapshot, ["room-12"], term_id="fall")
     assert [s.section_id for s in fall.sections] == ["room-12"]
+
+
+def test_the_stored_shapes_a_patch_reads_name_every_field_of_the_report() -> None:
+    """A patch reads and writes a stored report through shapes of its own
+    that keep objectives as JSON; each names exactly the fields of the
+    report part it stands for, so a field added to the report is never
+    dropped by a patch, and an objective's summary names fields of it."""
+    mirrors: list[tuple[type[msgspec.Struct], type[msgspec.Struct]]] = [
+        (StoredReport, StudentSnapshot),
+        (StoredSection, SectionReport),
+        (StoredSet, SetReport),
+    ]
+
+    for stored, report in mirrors:
+        assert names_of(stored) == names_of(report)
+    assert set(names_of(ReportedObjective)) <= set(names_of(ObjectiveReport))
+
+
+def names_of(struct: type[msgspec.Struct]) -> list[str]:
+    """Return a Struct type's field names, in order."""
+    return [field.name for field in msgspec.structs.fields(struct)]

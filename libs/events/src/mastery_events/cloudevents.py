@@ -41,6 +41,8 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 HEADER_PREFIX = "ce-"
 CONTENT_TYPE_HEADER = "Content-Type"
 MESSAGE_ID_HEADER = "Nats-Msg-Id"
+_PREFIX_LENGTH = len(HEADER_PREFIX)
+_CONTENT_TYPE_KEY = CONTENT_TYPE_HEADER.lower()
 TYPE_PATTERN = re.compile(
     r"^org\.mastery\.(?P<service>[a-z-]+)\.(?P<name>[A-Za-z]+)\.v(?P<version>\d+)$"
 )
@@ -120,17 +122,20 @@ def from_nats(headers: Mapping[str, str] | None, data: bytes) -> Envelope:
     if not headers:
         message = "message has no headers, so no CloudEvents attributes"
         raise CloudEventError(message)
-    by_name = {name.lower(): value for name, value in headers.items()}
-    content_type = by_name.get(CONTENT_TYPE_HEADER.lower(), "")
+    # One pass over the headers, as a consumer reads every message.
+    content_type = ""
+    encoded: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key.startswith(HEADER_PREFIX):
+            encoded[key[_PREFIX_LENGTH:]] = value
+        elif key == _CONTENT_TYPE_KEY:
+            content_type = value
     if content_type.lower().startswith("application/cloudevents"):
         return from_structured(data)
 
     try:
-        attributes = {
-            name.removeprefix(HEADER_PREFIX): _header_text(value)
-            for name, value in by_name.items()
-            if name.startswith(HEADER_PREFIX)
-        }
+        attributes = {name: _header_text(value) for name, value in encoded.items()}
     except ValueError as error:
         message = f"a ce- header is not percent-encoded UTF-8: {error}"
         raise CloudEventError(message) from error
@@ -208,6 +213,16 @@ def _timestamp(moment: datetime, field: str) -> str:
 
 
 def _header_text(value: str) -> str:
+    # Printable ASCII with no '%', no '"' and no padding is its own text:
+    # the usual case, as the binding percent-encodes only a few characters
+    # and most attributes are ids, numbers, times and names.
+    if (
+        value.isascii()
+        and "%" not in value
+        and '"' not in value
+        and value == value.strip(" \t")
+    ):
+        return value
     value = value.strip(" \t")
     # Older senders may quote a value instead of percent-encoding it.
     if len(value) >= 2 and value[0] == value[-1] == '"':

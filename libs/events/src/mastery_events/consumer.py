@@ -285,14 +285,38 @@ class DurableConsumer:
         cancelled."""
         self._stopping.clear()
         self._stopped.clear()
+        ahead: asyncio.Future[list[Msg]] | None = None
         try:
             if self._subscription is None:
                 await self.start()
             while not self._stopping.is_set():
-                rest = await self.process_batch()
+                messages = await ahead if ahead is not None else await self._fetch()
+                ahead = None
+                if messages and not self._stopping.is_set():
+                    # The next batch is fetched while this one is applied,
+                    # so waiting on NATS and reading its messages overlap
+                    # waiting on the database. One fetch at a time: the
+                    # pull subscription hands out one batch per request.
+                    ahead = asyncio.ensure_future(self._fetch())
+                rest = await self._settle(messages)
                 if rest:
+                    # What was fetched ahead comes after what failed, so it
+                    # waits as long, and the stream's order holds.
+                    waiting, ahead = ahead, None
+                    await self._put_back(waiting, delay=rest)
                     await self._rest(rest)
+        except BaseException:
+            # Cancelled or failed: whatever the fetch ahead pulls is left to
+            # ack_wait, as any fetch cut short.
+            fetched, ahead = ahead, None
+            if fetched is not None:
+                fetched.cancel()
+                await asyncio.wait({fetched})
+            raise
         finally:
+            # Stopped: the fetch ahead ends at once, and another instance
+            # gets what it pulled without waiting for ack_wait.
+            await self._put_back(ahead, delay=0.0)
             await self._unsubscribe()
             self._stopped.set()
             self._log.info("consumer.stopped")
@@ -317,12 +341,31 @@ class DurableConsumer:
     async def process_batch(self) -> float:
         """Fetch one batch and settle every message in it; return how long
         to rest before the next fetch (zero unless the surroundings failed)."""
-        messages = await self._fetch()
+        return await self._settle(await self._fetch())
+
+    async def _settle(self, messages: Sequence[Msg]) -> float:
+        """Settle fetched messages, together when the handler can; return
+        how long to rest before the next fetch."""
         handler = self.handler
         if len(messages) > 1 and isinstance(handler, BatchHandler):
             return await self._process_together(handler, messages)
 
         return await self._process_each(messages)
+
+    async def _put_back(
+        self, fetching: asyncio.Future[list[Msg]] | None, *, delay: float
+    ) -> None:
+        """Hand the messages of a fetch not applied back to the server, to
+        be delivered again after ``delay``: to this reader after a rest, or
+        at once to another instance when this one stops."""
+        if fetching is None:
+            return
+        await asyncio.wait({fetching})
+        if fetching.cancelled() or fetching.exception() is not None:
+            return
+        for message in fetching.result():
+            with contextlib.suppress(nats.errors.Error):
+                await message.nak(delay=delay)
 
     async def process(self, message: Msg) -> float:
         """Settle one message: apply, skip, retry or park it; return a rest

@@ -5,11 +5,12 @@ gradebook).
 
 A fetched batch is applied in one of the consumer's transactions per
 tenant: each event's fact is written in stream order, then the snapshot of
-every student the batch touched is built again from the facts, once. The
-consumer records the events in ``processed_events`` in the same
-transaction, so a redelivered event has no second effect; writes that
-replace a row also compare the stream version, so an older event arriving
-late does not undo a newer one.
+every student the batch touched is brought up to date once, patched where
+the batch only graded some objectives or changed traditional grades and
+built again from all the facts otherwise. The consumer records the events
+in ``processed_events`` in the same transaction, so a redelivered event
+has no second effect; writes that replace a row also compare the stream
+version, so an older event arriving late does not undo a newer one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
+import asyncpg
 import msgspec
 import structlog
 
@@ -58,7 +60,7 @@ from mastery_events.runtime import Follower
 from mastery_events.store import EventStore
 from mastery_reports.share_link_store import ShareLinks
 from mastery_reports.snapshot_store import SnapshotWriter
-from mastery_reports.snapshots import ScaleLevelFact
+from mastery_reports.snapshots import WHOLE, Change, ScaleLevelFact
 
 OBJECTIVES_CONSUMER = "reports-objectives"
 GRADING_CONSUMER = "reports-grading"
@@ -83,6 +85,16 @@ class Appended(msgspec.Struct, frozen=True, kw_only=True):
     statement: str
     arguments: tuple[object, ...]
     student_id: str
+    change: Change
+
+
+# The students an event touches, each with what it changed of their facts.
+Touches = list[tuple[str, Change]]
+
+
+def wholly(students: Iterable[str]) -> Touches:
+    """Return ``students`` as touched in ways only a rebuild can show."""
+    return [(student, WHOLE) for student in students]
 
 
 class FactsWriter:
@@ -134,6 +146,7 @@ class FactsWriter:
             f"{self.schema}/{tenant}",
         )
         touched: dict[str, int] = {}
+        changes: dict[str, Change] = {}
         # Rows only added wait here and go in one round trip per table,
         # before any other event, which may change them, is applied.
         waiting: dict[str, list[tuple[object, ...]]] = {}
@@ -145,12 +158,18 @@ class FactsWriter:
             else:
                 rows = waiting.setdefault(appended.statement, [])
                 rows.append(appended.arguments)
-                students = [appended.student_id]
-            for student_id in students or ():
+                students = [(appended.student_id, appended.change)]
+            for student_id, change in students or ():
                 touched[student_id] = max(envelope.position, touched.get(student_id, 0))
+                before = changes.get(student_id)
+                changes[student_id] = (
+                    change if before is None else before.merged(change)
+                )
         await self._write(connection, waiting)
 
-        await self._snapshots.refresh(connection, tenant, touched, source=self.source)
+        refreshed = await self._snapshots.refresh(
+            connection, tenant, touched, source=self.source, changes=changes
+        )
         # After the snapshots, which read the positions reached before
         # this batch for their own source.
         await self._snapshots.advance(
@@ -167,6 +186,7 @@ class FactsWriter:
             first_position=events[0][0].position,
             last_position=events[-1][0].position,
             snapshots=len(touched),
+            patched=refreshed.patched,
         )
 
     def appended(self, envelope: Envelope, event: Event) -> Appended | None:
@@ -198,6 +218,7 @@ class FactsWriter:
                         event.comment,
                     ),
                     student_id=event.student_id,
+                    change=Change(objectives=frozenset({event.objective_id})),
                 )
             case MasteryChanged():
                 return Appended(
@@ -221,6 +242,7 @@ class FactsWriter:
                         event.scale_version,
                     ),
                     student_id=event.student_id,
+                    change=Change(objectives=frozenset({event.objective_id})),
                 )
             case TraditionalGradeRecorded():
                 return Appended(
@@ -243,19 +265,21 @@ class FactsWriter:
                         event.assessed_at,
                     ),
                     student_id=event.student_id,
+                    change=Change(grades=True),
                 )
             case _:
                 return None
 
     async def apply(
         self, connection: Connection, envelope: Envelope, event: Event
-    ) -> Iterable[str] | None:
+    ) -> Touches | None:
         """Write the fact ``event`` brings; return the students whose
-        snapshots it changes, or ``None`` when reports keeps nothing of it."""
+        snapshots it changes, each with what it changed of their facts, or
+        ``None`` when reports keeps nothing of it."""
         appended = self.appended(envelope, event)
         if appended is not None:
             await connection.execute(appended.statement, *appended.arguments)
-            return [appended.student_id]
+            return [(appended.student_id, appended.change)]
         tenant = envelope.tenant_id
         match event:
             case ObjectiveSetCreated() | ObjectiveSetEdited():
@@ -270,8 +294,10 @@ class FactsWriter:
                     event.title,
                     list(event.grade_bands),
                 )
-                return await self._students_of_set(
-                    connection, tenant, event.objective_set_id
+                return wholly(
+                    await self._students_of_set(
+                        connection, tenant, event.objective_set_id
+                    )
                 )
             case ObjectiveAdded() | ObjectiveChanged():
                 await connection.execute(
@@ -294,8 +320,10 @@ class FactsWriter:
                     list(event.grade_bands),
                     envelope.stream_version,
                 )
-                return await self._students_of_set(
-                    connection, tenant, event.objective_set_id
+                return wholly(
+                    await self._students_of_set(
+                        connection, tenant, event.objective_set_id
+                    )
                 )
             case ObjectiveRemoved():
                 await connection.execute(
@@ -306,8 +334,10 @@ class FactsWriter:
                     event.objective_id,
                     envelope.stream_version,
                 )
-                return await self._students_of_set(
-                    connection, tenant, event.objective_set_id
+                return wholly(
+                    await self._students_of_set(
+                        connection, tenant, event.objective_set_id
+                    )
                 )
             case ScaleDefined() | ScaleRevised():
                 levels = [
@@ -328,15 +358,17 @@ class FactsWriter:
                     event.scale_version,
                     msgspec.json.encode(levels).decode(),
                 )
-                return await self._students_of_scale(
-                    connection, tenant, event.scale_id, event.scale_version
+                return wholly(
+                    await self._students_of_scale(
+                        connection, tenant, event.scale_id, event.scale_version
+                    )
                 )
             case _:
                 return await self._apply_roster(connection, envelope, event)
 
     async def _apply_roster(
         self, connection: Connection, envelope: Envelope, event: Event
-    ) -> Iterable[str] | None:
+    ) -> Touches | None:
         tenant = envelope.tenant_id
         match event:
             case SchoolRostered():
@@ -348,7 +380,7 @@ class FactsWriter:
                     event.school_id,
                     event.name,
                 )
-                return ()
+                return []
             case TermRostered():
                 await connection.execute(
                     f"INSERT INTO {self.table('terms')} (tenant_id, term_id, "
@@ -370,7 +402,7 @@ class FactsWriter:
                     tenant,
                     event.term_id,
                 )
-                return [row["person_id"] for row in rows]
+                return wholly(row["person_id"] for row in rows)
             case SectionRostered():
                 await connection.execute(
                     f"INSERT INTO {self.table('sections')} (tenant_id, "
@@ -386,8 +418,10 @@ class FactsWriter:
                     event.course_title,
                     list(event.term_ids),
                 )
-                return await self._students_of_section(
-                    connection, tenant, event.section_id
+                return wholly(
+                    await self._students_of_section(
+                        connection, tenant, event.section_id
+                    )
                 )
             case SectionRemoved():
                 await connection.execute(
@@ -396,8 +430,10 @@ class FactsWriter:
                     tenant,
                     event.section_id,
                 )
-                return await self._students_of_section(
-                    connection, tenant, event.section_id
+                return wholly(
+                    await self._students_of_section(
+                        connection, tenant, event.section_id
+                    )
                 )
             case PersonRostered():
                 # A person erased stays unreadable: a later roster row of
@@ -413,7 +449,7 @@ class FactsWriter:
                     event.role,
                     msgspec.json.encode(event.personal).decode(),
                 )
-                return ()
+                return []
             case PersonErased():
                 await connection.execute(
                     f"UPDATE {self.table('people')} SET erased = true, "
@@ -436,7 +472,7 @@ class FactsWriter:
                         person_id=str(event.person_id),
                         revoked=revoked,
                     )
-                return [str(event.person_id)]
+                return wholly([str(event.person_id)])
             case PersonEnrolled():
                 await connection.execute(
                     f"INSERT INTO {self.table('enrollments')} (tenant_id, "
@@ -448,7 +484,7 @@ class FactsWriter:
                     event.section_id,
                     event.role,
                 )
-                return [str(event.person_id)] if event.role == "student" else ()
+                return wholly([str(event.person_id)] if event.role == "student" else [])
             case PersonUnenrolled():
                 await connection.execute(
                     f"UPDATE {self.table('enrollments')} SET active = false "
@@ -457,7 +493,7 @@ class FactsWriter:
                     str(event.person_id),
                     event.section_id,
                 )
-                return [str(event.person_id)]
+                return wholly([str(event.person_id)])
             case ObjectiveSetLinked() | ObjectiveSetUnlinked():
                 await connection.execute(
                     f"INSERT INTO {self.table('section_objective_sets')} "
@@ -469,28 +505,30 @@ class FactsWriter:
                     event.objective_set_id,
                     isinstance(event, ObjectiveSetLinked),
                 )
-                return await self._students_of_section(
-                    connection, tenant, event.section_id
+                return wholly(
+                    await self._students_of_section(
+                        connection, tenant, event.section_id
+                    )
                 )
             case _:
                 return await self._apply_grading(connection, envelope, event)
 
     async def _apply_grading(
         self, connection: Connection, envelope: Envelope, event: Event
-    ) -> Iterable[str] | None:
+    ) -> Touches | None:
         tenant = envelope.tenant_id
         match event:
             case AssessmentAmended():
                 # An amendment naming neither a level nor a mark moves the
                 # date only; one naming either replaces both.
                 regraded = event.level is not None or event.mark is not None
-                student = await connection.fetchval(
+                row = await connection.fetchrow(
                     f"UPDATE {self.table('assessments')} SET "
                     "level = CASE WHEN $6 THEN $3 ELSE level END, "
                     "mark = CASE WHEN $6 THEN $4 ELSE mark END, "
                     "assessed_at = coalesce($5, assessed_at) "
                     "WHERE tenant_id = $1 AND assessment_id = $2 "
-                    "RETURNING student_id",
+                    "RETURNING student_id, objective_id",
                     tenant,
                     event.assessment_id,
                     event.level,
@@ -498,16 +536,16 @@ class FactsWriter:
                     event.assessed_at,
                     regraded,
                 )
-                return [] if student is None else [student]
+                return graded_objective(row)
             case AssessmentVoided():
-                student = await connection.fetchval(
+                row = await connection.fetchrow(
                     f"UPDATE {self.table('assessments')} SET voided = true "
                     "WHERE tenant_id = $1 AND assessment_id = $2 "
-                    "RETURNING student_id",
+                    "RETURNING student_id, objective_id",
                     tenant,
                     event.assessment_id,
                 )
-                return [] if student is None else [student]
+                return graded_objective(row)
             case TraditionalGradeVoided():
                 student = await connection.fetchval(
                     f"UPDATE {self.table('traditional_grades')} SET voided = true "
@@ -515,7 +553,7 @@ class FactsWriter:
                     tenant,
                     event.grade_id,
                 )
-                return [] if student is None else [student]
+                return [] if student is None else [(student, Change(grades=True))]
             case GradeBridgeSet():
                 await connection.execute(
                     f"INSERT INTO {self.table('grade_bridges')} (tenant_id, "
@@ -526,8 +564,10 @@ class FactsWriter:
                     event.section_id,
                     msgspec.json.encode(event.cuts).decode(),
                 )
-                return await self._students_of_section(
-                    connection, tenant, event.section_id
+                return wholly(
+                    await self._students_of_section(
+                        connection, tenant, event.section_id
+                    )
                 )
             case _:
                 # Recalculation progress, imports and the rest change no
@@ -580,6 +620,15 @@ class FactsWriter:
             version,
         )
         return [row["student_id"] for row in rows]
+
+
+def graded_objective(row: asyncpg.Record | None) -> Touches:
+    """Return the student of an assessment row an event changed, with its
+    objective as the change; nobody when the event found no row."""
+    if row is None:
+        return []
+
+    return [(row["student_id"], Change(objectives=frozenset({row["objective_id"]})))]
 
 
 def report_followers(schema: str) -> tuple[Follower, ...]:

@@ -1,15 +1,17 @@
 """Snapshots in reports' schema: built from the facts, read by the routes.
 
-``SnapshotWriter`` runs inside a consumer's transaction: it loads the facts
-of the students a batch of events touched, builds each snapshot with the
-pure ``build_snapshot`` and stores them with the log positions, per source
-service, that each reflects.
+``SnapshotWriter`` runs inside a consumer's transaction: for each student
+a batch of events touched it either patches the stored snapshot with the
+facts of the objectives the batch graded (the pure ``patched``) or loads
+all the student's facts and builds the snapshot again (``build_snapshot``),
+and stores them with the log positions, per source service, that each
+reflects.
 ``Snapshots`` reads them, one tenant at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,7 +26,9 @@ from mastery_events.migrations import quote_schema
 from mastery_events.subjects import check_tenant_id
 from mastery_events.tenancy import tenant_read, tenant_transaction
 from mastery_reports.snapshots import (
+    WHOLE,
     AssessmentFact,
+    Change,
     GradeFact,
     LetterCutFact,
     MasteryPointFact,
@@ -32,10 +36,12 @@ from mastery_reports.snapshots import (
     ObjectiveSetFact,
     ScaleLevelFact,
     SectionFact,
+    StoredReport,
     StudentFacts,
     StudentSnapshot,
     TermFact,
     build_snapshot,
+    patched,
 )
 
 
@@ -75,6 +81,13 @@ class SectionInfo(msgspec.Struct, frozen=True, kw_only=True):
     term_ids: tuple[str, ...]
 
 
+class Refreshed(msgspec.Struct, frozen=True, kw_only=True):
+    """How many snapshots a batch patched, and how many it built again."""
+
+    patched: int
+    rebuilt: int
+
+
 class SnapshotWriter:
     """Rebuild a student's snapshot from the facts, on the caller's
     connection and inside its transaction."""
@@ -108,10 +121,10 @@ class SnapshotWriter:
         touched: Mapping[str, int],
         *,
         source: str,
-    ) -> list[StudentSnapshot]:
-        """Build the snapshots of the students in ``touched`` again, from
-        facts loaded for all of them at once, and store them in one
-        statement.
+        changes: Mapping[str, Change] | None = None,
+    ) -> Refreshed:
+        """Bring the snapshots of the students in ``touched`` up to date
+        and store them in one statement.
 
         ``touched`` maps each student to the position in ``source``'s log of
         the last event that changed their facts. A snapshot records, for
@@ -119,18 +132,40 @@ class SnapshotWriter:
         redelivered older event touched it) and, for every other source, the
         position its consumer has reached: what a snapshot rebuilt after
         each event would record, whichever events shared a batch.
+
+        ``changes`` says what changed of each student's facts; a student
+        missing from it, or whose change is ``whole``, is built again from
+        all their facts, loaded for all such students at once. The others'
+        stored snapshots are patched with their changed objectives' facts,
+        or built again where the patch cannot be sure.
         """
         if not touched:
-            return []
+            return Refreshed(patched=0, rebuilt=0)
         students = sorted(touched)
-        facts = await self.facts_of(connection, tenant_id, students)
-        snapshots = [build_snapshot(facts[student]) for student in students]
+        wanted = changes or {}
+        built = await self.patched_of(
+            connection,
+            tenant_id,
+            {
+                student: wanted[student]
+                for student in students
+                if not wanted.get(student, WHOLE).whole
+            },
+        )
+        rebuilt = [student for student in students if student not in built]
+        facts = await self.facts_of(connection, tenant_id, rebuilt)
         encoder = msgspec.json.Encoder()
+        documents = {
+            student: encoder.encode(report).decode()
+            for student, report in built.items()
+        }
+        for student in rebuilt:
+            documents[student] = encoder.encode(build_snapshot(facts[student])).decode()
 
         await connection.execute(
             f"INSERT INTO {self.table('snapshots')} AS s (tenant_id, student_id, "
             "document, positions, updated_at) SELECT $1, t.student_id, "
-            "t.document::jsonb, coalesce(reached.positions, '{}') || "
+            "t.document::json, coalesce(reached.positions, '{}') || "
             "jsonb_build_object($5::text, greatest(t.position, "
             "(reached.positions ->> $5::text)::bigint)), now() "
             "FROM unnest($2::text[], $3::text[], $4::bigint[]) "
@@ -142,12 +177,171 @@ class SnapshotWriter:
             "updated_at = now()",
             tenant_id,
             students,
-            [encoder.encode(snapshot).decode() for snapshot in snapshots],
+            [documents[student] for student in students],
             [touched[student] for student in students],
             source,
         )
 
-        return snapshots
+        return Refreshed(patched=len(built), rebuilt=len(rebuilt))
+
+    async def patched_of(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        changes: Mapping[str, Change],
+    ) -> dict[str, StoredReport]:
+        """Return the stored snapshots of the students in ``changes``
+        patched with the facts of the objectives each change names, loaded
+        for all of them with one statement per kind of fact; a student
+        without a stored snapshot, or whose patch cannot be sure, is left
+        out for the caller to build again."""
+        if not changes:
+            return {}
+        stored_documents = {
+            row["student_id"]: _stored_report.decode(row["document"])
+            for row in await connection.fetch(
+                "SELECT student_id, document "
+                f"FROM {self.table('snapshots')} "
+                "WHERE tenant_id = $1 AND student_id = ANY($2)",
+                tenant_id,
+                sorted(changes),
+            )
+        }
+        pairs = [
+            (student, objective_id)
+            for student in sorted(stored_documents)
+            for objective_id in sorted(changes[student].objectives)
+        ]
+        mastery: dict[str, list[MasteryPointFact]] = {}
+        for row in await connection.fetch(
+            "SELECT m.student_id, m.objective_id, m.valid_from, m.position, "
+            "m.status, m.level, m.level_label, m.mastered, m.scale_id, "
+            f"m.scale_version FROM {self.table('mastery_points')} m "
+            "JOIN unnest($2::text[], $3::uuid[]) AS t(student_id, objective_id) "
+            "USING (student_id, objective_id) WHERE m.tenant_id = $1",
+            tenant_id,
+            [student for student, _ in pairs],
+            [objective_id for _, objective_id in pairs],
+        ):
+            fields = dict(row)
+            mastery.setdefault(fields.pop("student_id"), []).append(
+                MasteryPointFact(**fields)
+            )
+        assessments: dict[str, list[AssessmentFact]] = {}
+        for row in await connection.fetch(
+            "SELECT a.student_id, a.assessment_id, a.objective_id, a.scale_id, "
+            "a.scale_version, a.level, a.mark, a.assessed_at, a.evidence, "
+            "a.evidence_kind, a.comment "
+            f"FROM {self.table('assessments')} a "
+            "JOIN unnest($2::text[], $3::uuid[]) AS t(student_id, objective_id) "
+            "USING (student_id, objective_id) WHERE a.tenant_id = $1 "
+            "AND NOT a.voided",
+            tenant_id,
+            [student for student, _ in pairs],
+            [objective_id for _, objective_id in pairs],
+        ):
+            fields = dict(row)
+            assessments.setdefault(fields.pop("student_id"), []).append(
+                AssessmentFact(**fields)
+            )
+        scales = await self._scales(
+            connection,
+            tenant_id,
+            {p.scale_id for held in mastery.values() for p in held}
+            | {a.scale_id for held in assessments.values() for a in held},
+        )
+        # A section's traditional grade can change only when a grade did,
+        # or, with a bridge, when a level did; a section that shows none
+        # has neither grades nor a bridge.
+        graded = sorted(
+            student
+            for student, snapshot in stored_documents.items()
+            if changes[student].grades
+            or any(s.traditional is not None for s in snapshot.sections)
+        )
+        grades = await self._grades(connection, tenant_id, graded)
+        bridges = await self._bridges(
+            connection,
+            tenant_id,
+            sorted(
+                {
+                    section.section_id
+                    for student in graded
+                    for section in stored_documents[student].sections
+                }
+            ),
+        )
+
+        found = {}
+        for student, snapshot in stored_documents.items():
+            patch = patched(
+                snapshot,
+                changes[student].objectives,
+                mastery=mastery.get(student, ()),
+                assessments=assessments.get(student, ()),
+                scales=scales,
+                grades=grades.get(student, []) if student in graded else None,
+                bridges=bridges,
+            )
+            if patch is not None:
+                found[student] = patch
+
+        return found
+
+    async def _scales(
+        self, connection: Connection, tenant_id: str, scale_ids: Iterable[UUID]
+    ) -> dict[tuple[UUID, int], tuple[ScaleLevelFact, ...]]:
+        """Load every version of the scales in ``scale_ids``."""
+        return {
+            (row["scale_id"], row["scale_version"]): msgspec.json.decode(
+                row["levels"], type=tuple[ScaleLevelFact, ...]
+            )
+            for row in await connection.fetch(
+                "SELECT scale_id, scale_version, levels "
+                f"FROM {self.table('scale_versions')} "
+                "WHERE tenant_id = $1 AND scale_id = ANY($2)",
+                tenant_id,
+                sorted(scale_ids),
+            )
+        }
+
+    async def _grades(
+        self, connection: Connection, tenant_id: str, student_ids: Sequence[str]
+    ) -> dict[str, list[GradeFact]]:
+        """Load the traditional grades of ``student_ids`` not voided."""
+        grades: dict[str, list[GradeFact]] = {s: [] for s in student_ids}
+        if not student_ids:
+            return grades
+        for row in await connection.fetch(
+            "SELECT student_id, section_id, kind, percent, points, "
+            f"points_possible, passed FROM {self.table('traditional_grades')} "
+            "WHERE tenant_id = $1 AND student_id = ANY($2) AND NOT voided",
+            tenant_id,
+            student_ids,
+        ):
+            fields = dict(row)
+            grades[fields.pop("student_id")].append(GradeFact(**fields))
+
+        return grades
+
+    async def _bridges(
+        self, connection: Connection, tenant_id: str, section_ids: Sequence[str]
+    ) -> dict[str, tuple[LetterCutFact, ...]]:
+        """Load the grade bridges of ``section_ids`` that keep one."""
+        if not section_ids:
+            return {}
+
+        return {
+            row["section_id"]: msgspec.json.decode(
+                row["cuts"], type=tuple[LetterCutFact, ...]
+            )
+            for row in await connection.fetch(
+                f"SELECT section_id, cuts FROM {self.table('grade_bridges')} "
+                "WHERE tenant_id = $1 AND section_id = ANY($2)",
+                tenant_id,
+                section_ids,
+            )
+        }
 
     async def facts(
         self, connection: Connection, tenant_id: str, student_id: str
@@ -162,6 +356,8 @@ class SnapshotWriter:
         ``student_ids``, with one statement per kind of fact for all of
         them: a batch costs as many round trips as one student."""
         wanted = sorted(set(student_ids))
+        if not wanted:
+            return {}
         sections: dict[str, list[SectionFact]] = {s: [] for s in wanted}
         for row in await connection.fetch(
             "SELECT e.person_id, s.section_id, s.school_id, s.title, "
@@ -240,43 +436,12 @@ class SnapshotWriter:
         ):
             fields = dict(row)
             assessments[fields.pop("student_id")].append(AssessmentFact(**fields))
-        scale_ids = sorted(
-            {p.scale_id for held in mastery.values() for p in held}
-            | {a.scale_id for held in assessments.values() for a in held}
-        )
-        scales = {
-            (row["scale_id"], row["scale_version"]): msgspec.json.decode(
-                row["levels"], type=tuple[ScaleLevelFact, ...]
-            )
-            for row in await connection.fetch(
-                "SELECT scale_id, scale_version, levels "
-                f"FROM {self.table('scale_versions')} "
-                "WHERE tenant_id = $1 AND scale_id = ANY($2)",
-                tenant_id,
-                scale_ids,
-            )
+        scale_ids = {p.scale_id for held in mastery.values() for p in held} | {
+            a.scale_id for held in assessments.values() for a in held
         }
-        grades: dict[str, list[GradeFact]] = {s: [] for s in wanted}
-        for row in await connection.fetch(
-            "SELECT student_id, section_id, kind, percent, points, "
-            f"points_possible, passed FROM {self.table('traditional_grades')} "
-            "WHERE tenant_id = $1 AND student_id = ANY($2) AND NOT voided",
-            tenant_id,
-            wanted,
-        ):
-            fields = dict(row)
-            grades[fields.pop("student_id")].append(GradeFact(**fields))
-        bridges = {
-            row["section_id"]: msgspec.json.decode(
-                row["cuts"], type=tuple[LetterCutFact, ...]
-            )
-            for row in await connection.fetch(
-                f"SELECT section_id, cuts FROM {self.table('grade_bridges')} "
-                "WHERE tenant_id = $1 AND section_id = ANY($2)",
-                tenant_id,
-                section_ids,
-            )
-        }
+        scales = await self._scales(connection, tenant_id, scale_ids)
+        grades = await self._grades(connection, tenant_id, wanted)
+        bridges = await self._bridges(connection, tenant_id, section_ids)
         terms = {
             row["term_id"]: TermFact(**dict(row))
             for row in await connection.fetch(
@@ -352,6 +517,18 @@ def narrowed_to(
     )
 
 
+_stored_report = msgspec.json.Decoder(StoredReport)
+
+
+class _Places(msgspec.Struct, frozen=True):
+    """A snapshot's sections' places; decoding skips every other field."""
+
+    sections: tuple[SectionPlace, ...] = ()
+
+
+_places = msgspec.json.Decoder(_Places)
+
+
 class Snapshots:
     """Reports' snapshots and sections, read one tenant at a time."""
 
@@ -392,7 +569,8 @@ class Snapshots:
         self, tenant_id: str, student_id: str
     ) -> StoredJson | None:
         """Return a student's snapshot as its stored JSON text, or ``None``
-        when reports has none; the database names its sections' places.
+        when reports has none, with its sections' places read from the
+        text by a decoder that skips everything else.
 
         The most frequent read of all goes to the server as one statement,
         ``student_report``, which binds the tenant for its own transaction,
@@ -413,7 +591,7 @@ class Snapshots:
         return StoredJson(
             document=row["document"],
             positions=row["positions"],
-            sections=msgspec.json.decode(row["places"], type=tuple[SectionPlace, ...]),
+            sections=_places.decode(row["document"]).sections,
         )
 
     async def of_section(self, tenant_id: str, section_id: str) -> list[StoredSnapshot]:

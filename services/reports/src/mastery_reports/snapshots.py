@@ -3,8 +3,10 @@
 ``build_snapshot`` is pure: given what is known of one student (sections,
 objective sets, objectives, mastery points, assessments, scales, grades) it
 returns the whole report, so a rebuild from the same facts gives the same
-snapshot every time. ``narrowed`` cuts a snapshot down to what one share
-link covers.
+snapshot every time. ``patched`` gives the same report from a stored one
+and the facts of the few objectives a batch of grades changed, so a grade
+costs one objective's history rather than the student's whole record.
+``narrowed`` cuts a snapshot down to what one share link covers.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -132,6 +134,29 @@ class StudentFacts(msgspec.Struct, frozen=True, kw_only=True):
 Fact = TypeVar("Fact", MasteryPointFact, AssessmentFact)
 
 
+class Change(msgspec.Struct, frozen=True, kw_only=True):
+    """What a batch of events changed of one student's facts: the mastery
+    points and evidence of some objectives, their traditional grades, or
+    anything else, which only a whole rebuild can be sure to show."""
+
+    objectives: frozenset[UUID] = frozenset()
+    grades: bool = False
+    whole: bool = False
+
+    def merged(self, other: Change) -> Change:
+        """Return the change made by this one and ``other`` together."""
+        if self.whole or other.whole:
+            return WHOLE
+
+        return Change(
+            objectives=self.objectives | other.objectives,
+            grades=self.grades or other.grades,
+        )
+
+
+WHOLE = Change(whole=True)
+
+
 class Level(msgspec.Struct, frozen=True, kw_only=True):
     """A level as a report shows it: its words, its colour with a text
     colour readable on it, and its rank (1 is the lowest) so a reader who
@@ -236,6 +261,53 @@ class StudentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     terms: tuple[TermReport, ...] = ()
 
 
+class ReportedObjective(msgspec.Struct, frozen=True, kw_only=True):
+    """An objective of a stored report read without its timeline and
+    evidence: what a patch needs to count the totals and a bridged grade,
+    or to show the objective again with new progress."""
+
+    objective_id: UUID
+    code: str | None
+    statement: str
+    grade_bands: tuple[str, ...] = ()
+    level: Level | None = None
+    lowest: float | None = None
+    highest: float | None = None
+    mastered: bool = False
+
+
+class StoredSet(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``SetReport`` as stored, each objective left as its JSON."""
+
+    objective_set_id: UUID
+    title: str
+    totals: Totals
+    objectives: tuple[msgspec.Raw, ...]
+
+
+class StoredSection(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``SectionReport`` as stored, its sets' objectives left as JSON."""
+
+    section_id: str
+    school_id: str
+    title: str
+    course_title: str
+    term_ids: tuple[str, ...]
+    objective_sets: tuple[StoredSet, ...]
+    traditional: TraditionalGrade | None = None
+
+
+class StoredReport(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``StudentSnapshot`` as stored, with every objective and term left
+    as its JSON: a patch decodes and writes again only the objectives it
+    changes, so its cost does not grow with the student's history. Its
+    fields mirror the snapshot's, which a unit test holds them to."""
+
+    student_id: str
+    sections: tuple[StoredSection, ...] = ()
+    terms: tuple[msgspec.Raw, ...] = ()
+
+
 def build_snapshot(facts: StudentFacts) -> StudentSnapshot:
     """Return the report ``facts`` describe, sections and objectives in a
     stable order."""
@@ -282,7 +354,9 @@ def build_snapshot(facts: StudentFacts) -> StudentSnapshot:
                 course_title=section.course_title,
                 term_ids=section.term_ids,
                 objective_sets=tuple(sets),
-                traditional=traditional_grade(grades, sets, cuts),
+                traditional=traditional_grade(
+                    grades, [o for s in sets for o in s.objectives], cuts
+                ),
             )
         )
     term_ids = {term_id for s in facts.sections for term_id in s.term_ids}
@@ -321,6 +395,26 @@ def objective_report(
     scales: Mapping[tuple[UUID, int], tuple[ScaleLevelFact, ...]],
 ) -> ObjectiveReport:
     """Return one objective's current level, timeline and evidence."""
+    heading = ObjectiveReport(
+        objective_id=objective.objective_id,
+        code=objective.code,
+        statement=objective.statement,
+        grade_bands=objective.grade_bands,
+    )
+
+    return progressed(heading, points, assessments, scales=scales)
+
+
+def progressed(
+    heading: ObjectiveReport,
+    points: Sequence[MasteryPointFact],
+    assessments: Sequence[AssessmentFact],
+    *,
+    scales: Mapping[tuple[UUID, int], tuple[ScaleLevelFact, ...]],
+) -> ObjectiveReport:
+    """Return the objective ``heading`` names with the level, timeline and
+    evidence that ``points`` and ``assessments`` give it; whatever progress
+    ``heading`` showed before is dropped."""
     history = timeline(points)
     current = history[-1] if history else None
     level = None
@@ -346,10 +440,10 @@ def objective_report(
     )
 
     return ObjectiveReport(
-        objective_id=objective.objective_id,
-        code=objective.code,
-        statement=objective.statement,
-        grade_bands=objective.grade_bands,
+        objective_id=heading.objective_id,
+        code=heading.code,
+        statement=heading.statement,
+        grade_bands=heading.grade_bands,
         level=level,
         lowest=lowest,
         highest=highest,
@@ -433,34 +527,54 @@ def set_report(
     objective_set: ObjectiveSetFact, objectives: Sequence[ObjectiveReport]
 ) -> SetReport:
     """Return a set's objectives with their totals."""
-    totals = Totals(
+    return SetReport(
+        objective_set_id=objective_set.objective_set_id,
+        title=objective_set.title,
+        totals=totals_of(objectives),
+        objectives=tuple(objectives),
+    )
+
+
+def totals_of(objectives: Sequence[ObjectiveReport | ReportedObjective]) -> Totals:
+    """Count a set's objectives, those with a level and those mastered."""
+    return Totals(
         objectives=len(objectives),
         assessed=sum(1 for o in objectives if o.level is not None),
         mastered=sum(1 for o in objectives if o.mastered),
     )
 
-    return SetReport(
-        objective_set_id=objective_set.objective_set_id,
-        title=objective_set.title,
-        totals=totals,
-        objectives=tuple(objectives),
-    )
+
+class Placed(Protocol):
+    """An objective's level with the ends of its scale, which is all a
+    bridged traditional grade reads of it."""
+
+    @property
+    def level(self) -> Level | None:
+        """The current level, if any."""
+
+    @property
+    def lowest(self) -> float | None:
+        """The lowest value of the current level's scale."""
+
+    @property
+    def highest(self) -> float | None:
+        """The highest value of the current level's scale."""
 
 
 def traditional_grade(
     grades: Sequence[GradeFact],
-    sets: Sequence[SetReport],
+    objectives: Iterable[Placed],
     cuts: Sequence[LetterCutFact] | None,
 ) -> TraditionalGrade | None:
     """Return a section's traditional grade: the mean percent of its scored
     grades; or, where it bridges mastery, the mean level's place between
-    each scale's lowest and highest value and the letter its cuts give.
-    ``None`` when the section keeps neither."""
+    each scale's lowest and highest value (over ``objectives``, those of
+    every set the section teaches) and the letter its cuts give. ``None``
+    when the section keeps neither."""
     if cuts is not None:
         places = [
             (o.level.value - o.lowest) / (o.highest - o.lowest) * 100
-            for s in sets
-            for o in s.objectives
+            for o in objectives
             if o.level is not None
             and o.lowest is not None
             and o.highest is not None
@@ -502,6 +616,99 @@ def letter_for(percent: float, cuts: Sequence[LetterCutFact]) -> str | None:
         return None
 
     return max(reached, key=lambda cut: cut.min_percent).letter
+
+
+def patched(
+    stored: StoredReport,
+    objectives: frozenset[UUID],
+    *,
+    mastery: Iterable[MasteryPointFact],
+    assessments: Iterable[AssessmentFact],
+    scales: Mapping[tuple[UUID, int], tuple[ScaleLevelFact, ...]],
+    grades: Sequence[GradeFact] | None,
+    bridges: Mapping[str, tuple[LetterCutFact, ...]],
+) -> StoredReport | None:
+    """Return ``stored`` with ``objectives`` shown as ``mastery`` and
+    ``assessments`` (all of the student's facts on them) now give them,
+    the totals of their sets counted again and, when ``grades`` holds the
+    student's grades, each section's traditional grade worked out again.
+
+    ``stored`` must be what ``build_snapshot`` made of the student's facts
+    before the change, and the change must have touched nothing but those
+    objectives' points and evidence and the student's grades; then the
+    answer is what ``build_snapshot`` makes of the facts after it.
+    ``grades`` may be ``None`` only when no grade changed and no section
+    shows a traditional grade. ``None`` is returned when an objective is
+    not on the report: only a rebuild can tell whether it should be.
+    """
+    points = group_by_objective(mastery)
+    evidence = group_by_objective(assessments)
+    encoder = msgspec.json.Encoder()
+    # Each objective's report, made once though several sections show it.
+    made: dict[UUID, tuple[ReportedObjective, msgspec.Raw]] = {}
+
+    sections = []
+    for section in stored.sections:
+        sets = []
+        placed: list[ReportedObjective] = []
+        for group in section.objective_sets:
+            read = [_reported.decode(raw) for raw in group.objectives]
+            if not any(o.objective_id in objectives for o in read):
+                sets.append(group)
+                placed += read
+                continue
+            shown = []
+            written = []
+            for summary, raw in zip(read, group.objectives, strict=True):
+                key = summary.objective_id
+                if key in objectives:
+                    if key not in made:
+                        report = progressed(
+                            ObjectiveReport(
+                                objective_id=summary.objective_id,
+                                code=summary.code,
+                                statement=summary.statement,
+                                grade_bands=summary.grade_bands,
+                            ),
+                            points.get(key, ()),
+                            evidence.get(key, ()),
+                            scales=scales,
+                        )
+                        made[key] = (
+                            _reported.decode(encoded := encoder.encode(report)),
+                            msgspec.Raw(encoded),
+                        )
+                    summary, raw = made[key]
+                shown.append(summary)
+                written.append(raw)
+            sets.append(
+                StoredSet(
+                    objective_set_id=group.objective_set_id,
+                    title=group.title,
+                    totals=totals_of(shown),
+                    objectives=tuple(written),
+                )
+            )
+            placed += shown
+        traditional = section.traditional
+        if grades is not None:
+            traditional = traditional_grade(
+                [g for g in grades if g.section_id == section.section_id],
+                placed,
+                bridges.get(section.section_id),
+            )
+        sections.append(
+            msgspec.structs.replace(
+                section, objective_sets=tuple(sets), traditional=traditional
+            )
+        )
+    if set(made) != objectives:
+        return None
+
+    return msgspec.structs.replace(stored, sections=tuple(sections))
+
+
+_reported = msgspec.json.Decoder(ReportedObjective)
 
 
 def narrowed(
