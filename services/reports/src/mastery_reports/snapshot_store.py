@@ -207,43 +207,14 @@ class SnapshotWriter:
                 sorted(changes),
             )
         }
-        pairs = [
-            (student, objective_id)
-            for student in sorted(stored_documents)
-            for objective_id in sorted(changes[student].objectives)
-        ]
-        mastery: dict[str, list[MasteryPointFact]] = {}
-        for row in await connection.fetch(
-            "SELECT m.student_id, m.objective_id, m.valid_from, m.position, "
-            "m.status, m.level, m.level_label, m.mastered, m.scale_id, "
-            f"m.scale_version FROM {self.table('mastery_points')} m "
-            "JOIN unnest($2::text[], $3::uuid[]) AS t(student_id, objective_id) "
-            "USING (student_id, objective_id) WHERE m.tenant_id = $1",
-            tenant_id,
-            [student for student, _ in pairs],
-            [objective_id for _, objective_id in pairs],
-        ):
-            fields = dict(row)
-            mastery.setdefault(fields.pop("student_id"), []).append(
-                MasteryPointFact(**fields)
-            )
-        assessments: dict[str, list[AssessmentFact]] = {}
-        for row in await connection.fetch(
-            "SELECT a.student_id, a.assessment_id, a.objective_id, a.scale_id, "
-            "a.scale_version, a.level, a.mark, a.assessed_at, a.evidence, "
-            "a.evidence_kind, a.comment "
-            f"FROM {self.table('assessments')} a "
-            "JOIN unnest($2::text[], $3::uuid[]) AS t(student_id, objective_id) "
-            "USING (student_id, objective_id) WHERE a.tenant_id = $1 "
-            "AND NOT a.voided",
-            tenant_id,
-            [student for student, _ in pairs],
-            [objective_id for _, objective_id in pairs],
-        ):
-            fields = dict(row)
-            assessments.setdefault(fields.pop("student_id"), []).append(
-                AssessmentFact(**fields)
-            )
+        students = sorted(stored_documents)
+        objectives = {student: changes[student].objectives for student in students}
+        mastery = await self._mastery(
+            connection, tenant_id, students, objectives=objectives
+        )
+        assessments = await self._assessments(
+            connection, tenant_id, students, objectives=objectives
+        )
         scales = await self._scales(
             connection,
             tenant_id,
@@ -277,14 +248,107 @@ class SnapshotWriter:
             patch = patched(
                 snapshot,
                 changes[student].objectives,
-                mastery=mastery.get(student, ()),
-                assessments=assessments.get(student, ()),
+                mastery=mastery[student],
+                assessments=assessments[student],
                 scales=scales,
                 grades=grades.get(student, []) if student in graded else None,
                 bridges=bridges,
             )
             if patch is not None:
                 found[student] = patch
+
+        return found
+
+    async def _mastery(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        students: Sequence[str],
+        *,
+        objectives: Mapping[str, frozenset[UUID]] | None = None,
+    ) -> dict[str, list[MasteryPointFact]]:
+        """Load the mastery points of ``students``, only of each one's
+        ``objectives`` when given."""
+        rows = await self._rows_of(
+            connection,
+            tenant_id,
+            "SELECT m.student_id, m.objective_id, m.valid_from, m.position, "
+            "m.status, m.level, m.level_label, m.mastered, m.scale_id, "
+            f"m.scale_version FROM {self.table('mastery_points')} m",
+            students=students,
+            objectives=objectives,
+        )
+
+        return {
+            student: [MasteryPointFact(**fields) for fields in held]
+            for student, held in rows.items()
+        }
+
+    async def _assessments(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        students: Sequence[str],
+        *,
+        objectives: Mapping[str, frozenset[UUID]] | None = None,
+    ) -> dict[str, list[AssessmentFact]]:
+        """Load the assessments not voided of ``students``, only of each
+        one's ``objectives`` when given."""
+        rows = await self._rows_of(
+            connection,
+            tenant_id,
+            "SELECT m.student_id, m.assessment_id, m.objective_id, m.scale_id, "
+            "m.scale_version, m.level, m.mark, m.assessed_at, m.evidence, "
+            f"m.evidence_kind, m.comment FROM {self.table('assessments')} m",
+            students=students,
+            objectives=objectives,
+            counted="NOT m.voided",
+        )
+
+        return {
+            student: [AssessmentFact(**fields) for fields in held]
+            for student, held in rows.items()
+        }
+
+    async def _rows_of(
+        self,
+        connection: Connection,
+        tenant_id: str,
+        select: str,
+        *,
+        students: Sequence[str],
+        objectives: Mapping[str, frozenset[UUID]] | None,
+        counted: str = "TRUE",
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Run ``select``, over a table aliased ``m``, for the rows of every
+        student (of only their named objectives when ``objectives`` is
+        given) with one statement for all of them; return each student's
+        rows without the student's id."""
+        found: dict[str, list[dict[str, Any]]] = {s: [] for s in students}
+        if objectives is None:
+            rows = await connection.fetch(
+                f"{select} WHERE m.tenant_id = $1 AND m.student_id = ANY($2) "
+                f"AND {counted}",
+                tenant_id,
+                list(students),
+            )
+        else:
+            pairs = [
+                (student, objective_id)
+                for student in students
+                for objective_id in sorted(objectives[student])
+            ]
+            rows = await connection.fetch(
+                f"{select} JOIN unnest($2::text[], $3::uuid[]) "
+                "AS t(student_id, objective_id) USING (student_id, objective_id) "
+                f"WHERE m.tenant_id = $1 AND {counted}",
+                tenant_id,
+                [student for student, _ in pairs],
+                [objective_id for _, objective_id in pairs],
+            )
+        for row in rows:
+            fields = dict(row)
+            found[fields.pop("student_id")].append(fields)
 
         return found
 
@@ -414,28 +478,8 @@ class SnapshotWriter:
                     grade_bands=tuple(row["grade_bands"]),
                 )
             )
-        mastery: dict[str, list[MasteryPointFact]] = {s: [] for s in wanted}
-        for row in await connection.fetch(
-            "SELECT student_id, objective_id, valid_from, position, status, "
-            "level, level_label, mastered, scale_id, scale_version "
-            f"FROM {self.table('mastery_points')} "
-            "WHERE tenant_id = $1 AND student_id = ANY($2)",
-            tenant_id,
-            wanted,
-        ):
-            fields = dict(row)
-            mastery[fields.pop("student_id")].append(MasteryPointFact(**fields))
-        assessments: dict[str, list[AssessmentFact]] = {s: [] for s in wanted}
-        for row in await connection.fetch(
-            "SELECT student_id, assessment_id, objective_id, scale_id, "
-            "scale_version, level, mark, assessed_at, evidence, evidence_kind, "
-            f"comment FROM {self.table('assessments')} WHERE tenant_id = $1 "
-            "AND student_id = ANY($2) AND NOT voided",
-            tenant_id,
-            wanted,
-        ):
-            fields = dict(row)
-            assessments[fields.pop("student_id")].append(AssessmentFact(**fields))
+        mastery = await self._mastery(connection, tenant_id, wanted)
+        assessments = await self._assessments(connection, tenant_id, wanted)
         scale_ids = {p.scale_id for held in mastery.values() for p in held} | {
             a.scale_id for held in assessments.values() for a in held
         }
