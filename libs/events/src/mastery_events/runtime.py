@@ -261,19 +261,19 @@ class ServiceRuntime:
     @property
     def pool(self) -> asyncpg.Pool:
         """The service's database pool, once started."""
-        if self._pool is None:
-            message = f"the runtime of {self.service.name} has not started"
-            raise RuntimeNotStartedError(message)
-        return self._pool
+        return self._started(self._pool)
 
     @property
     def statement_pool(self) -> asyncpg.Pool:
         """A pool for reads that are each one statement binding its own
         tenant, handed back without a session reset (``StatementConnection``)."""
-        if self._statement_pool is None:
+        return self._started(self._statement_pool)
+
+    def _started(self, pool: asyncpg.Pool | None) -> asyncpg.Pool:
+        if pool is None:
             message = f"the runtime of {self.service.name} has not started"
             raise RuntimeNotStartedError(message)
-        return self._statement_pool
+        return pool
 
     @property
     def keyring(self) -> Keyring:
