@@ -270,20 +270,29 @@ async def stored_parts(
     connection: Connection, items: str, rules: str, pair: Pair
 ) -> Parts:
     """Read the parts one timeline's explanations are made of from the
-    tables named ``items`` and ``rules``."""
-    key = (pair.tenant_id, pair.student_id, pair.objective_id)
+    tables named ``items`` and ``rules``, both in one statement, as the
+    projector does for every event it applies."""
     where = "WHERE tenant_id = $1 AND student_id = $2 AND objective_id = $3"
-    found_items = await connection.fetch(
-        f"SELECT assessment_id, revision, item FROM {items} {where} "
+    rows = await connection.fetch(
+        f"SELECT assessment_id, revision, item AS part FROM {items} {where} "
+        f"UNION ALL SELECT NULL, revision, header FROM {rules} {where} "
         "ORDER BY revision, assessment_id",
-        *key,
-    )
-    found_rules = await connection.fetch(
-        f"SELECT revision, header FROM {rules} {where} ORDER BY revision", *key
+        pair.tenant_id,
+        pair.student_id,
+        pair.objective_id,
     )
 
     return parts_of(
-        (tuple(row) for row in found_items), (tuple(row) for row in found_rules)
+        (
+            (row["assessment_id"], row["revision"], row["part"])
+            for row in rows
+            if row["assessment_id"] is not None
+        ),
+        (
+            (row["revision"], row["part"])
+            for row in rows
+            if row["assessment_id"] is None
+        ),
     )
 
 
