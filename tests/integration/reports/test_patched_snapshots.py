@@ -7,9 +7,10 @@ equal to one built from all of their facts."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -47,6 +48,7 @@ from mastery_events.contract.roster import (
     SectionRostered,
     TermRostered,
 )
+from mastery_events.database import Connection
 from mastery_events.envelope import Envelope, Event
 from mastery_events.ids import uuid7
 from mastery_events.migrations import migrate
@@ -720,3 +722,93 @@ async def test_a_grade_on_a_reported_objective_is_patched_not_rebuilt(
     assert graded.mastered
     assert [item.comment for item in graded.evidence] == [None, "Well explained"]
     assert (first_set.totals.objectives, first_set.totals.mastered) == (3, 1)
+
+
+async def test_a_batch_reads_its_students_rows_not_the_tenants_history(
+    pool: asyncpg.Pool, reports_schema: str
+) -> None:
+    """A grade patched in, and an enrolment that builds the student's
+    snapshot again, applied through statements planned while the tables
+    were nearly empty (as a consumer's cached statements are after a
+    deployment), read a handful of rows, not the 20,000 assessments and
+    mastery points of the tenant's other students recorded since."""
+    school = School()
+    writers = {
+        source: FactsWriter(reports_schema, source=source)
+        for source in (OBJECTIVES_SOURCE, GRADING_SOURCE)
+    }
+    position = 0
+
+    async def apply(
+        connection: Connection, batch: list[Event]
+    ) -> tuple[MutableMapping[str, Any], dict[str, int]]:
+        """Apply ``batch``; return what it logged and the rows it read of
+        each table."""
+        nonlocal position
+        enveloped = []
+        for event in batch:
+            position += 1
+            enveloped.append((envelope(school.tenant, event, position), event))
+        with structlog.testing.capture_logs() as logged:
+            async with tenant_transaction(connection, school.tenant):
+                await writers[source_of(batch[0])].apply_batch(connection, enveloped)
+                read = {
+                    row["relname"]: row["tuples"]
+                    for row in await connection.fetch(
+                        "SELECT relname, seq_tup_read + coalesce(idx_tup_fetch, 0) "
+                        "AS tuples FROM pg_stat_xact_user_tables "
+                        "WHERE schemaname = $1",
+                        reports_schema,
+                    )
+                }
+        [applied] = [entry for entry in logged if entry["event"] == "snapshots.applied"]
+
+        return applied, read
+
+    async with pool.acquire() as connection:
+        # Each statement keeps the first plan it was given, as one run
+        # often enough does.
+        await connection.execute("SET plan_cache_mode = force_generic_plan")
+        for batch in [
+            *batches(opening(school), [50]),
+            events_of(school, Grade(0, 1, 2.0, 2, label="Developing")),
+            events_of(school, Enrol(0, 1, enrolled=True)),
+        ]:
+            await apply(connection, batch)
+        async with tenant_transaction(connection, school.tenant):
+            await connection.execute(
+                f'INSERT INTO "{reports_schema}".assessments (tenant_id, '
+                "assessment_id, student_id, objective_id, scale_id, "
+                "scale_version, level, assessed_at, evidence, evidence_kind) "
+                "SELECT $1, gen_random_uuid(), 'other-' || n % 500, $2, $3, 1, "
+                "2, $4, 'Quiz', 'formative' FROM generate_series(1, 20000) AS n",
+                school.tenant,
+                school.objectives[1],
+                school.scale_id,
+                MONDAY,
+            )
+            await connection.execute(
+                f'INSERT INTO "{reports_schema}".mastery_points (tenant_id, '
+                "event_id, student_id, objective_id, valid_from, position, "
+                "status, level, level_label, mastered, scale_id, scale_version) "
+                "SELECT $1, gen_random_uuid(), 'other-' || n % 500, $2, $3, n, "
+                "'scored', 2, 'Developing', false, $4, 1 "
+                "FROM generate_series(1, 20000) AS n",
+                school.tenant,
+                school.objectives[1],
+                MONDAY,
+                school.scale_id,
+            )
+
+        patched, read_by_patch = await apply(
+            connection, events_of(school, Grade(0, 1, 3.0, 5, mastered=True))
+        )
+        rebuilt, read_by_rebuild = await apply(
+            connection, events_of(school, Enrol(0, 1, enrolled=False))
+        )
+
+    assert (patched["snapshots"], patched["patched"]) == (1, 1)
+    assert (rebuilt["snapshots"], rebuilt["patched"]) == (1, 0)
+    for read in (read_by_patch, read_by_rebuild):
+        assert read["assessments"] < 20
+        assert read["mastery_points"] < 20

@@ -272,9 +272,10 @@ class SnapshotWriter:
         rows = await self._rows_of(
             connection,
             tenant_id,
-            "SELECT m.student_id, m.objective_id, m.valid_from, m.position, "
+            "m.student_id, m.objective_id, m.valid_from, m.position, "
             "m.status, m.level, m.level_label, m.mastered, m.scale_id, "
-            f"m.scale_version FROM {self.table('mastery_points')} m",
+            "m.scale_version",
+            self.table("mastery_points"),
             students=students,
             objectives=objectives,
         )
@@ -297,9 +298,10 @@ class SnapshotWriter:
         rows = await self._rows_of(
             connection,
             tenant_id,
-            "SELECT m.student_id, m.assessment_id, m.objective_id, m.scale_id, "
+            "m.student_id, m.assessment_id, m.objective_id, m.scale_id, "
             "m.scale_version, m.level, m.mark, m.assessed_at, m.evidence, "
-            f"m.evidence_kind, m.comment FROM {self.table('assessments')} m",
+            "m.evidence_kind, m.comment",
+            self.table("assessments"),
             students=students,
             objectives=objectives,
             counted="NOT m.voided",
@@ -314,21 +316,29 @@ class SnapshotWriter:
         self,
         connection: Connection,
         tenant_id: str,
-        select: str,
+        columns: str,
+        table: str,
         *,
         students: Sequence[str],
         objectives: Mapping[str, frozenset[UUID]] | None,
         counted: str = "TRUE",
     ) -> dict[str, list[dict[str, Any]]]:
-        """Run ``select``, over a table aliased ``m``, for the rows of every
-        student (of only their named objectives when ``objectives`` is
-        given) with one statement for all of them; return each student's
-        rows without the student's id."""
+        """Select ``columns`` of ``table``, aliased ``m``, for the rows of
+        every student (of only their named objectives when ``objectives``
+        is given) with one statement for all of them; return each student's
+        rows without the student's id.
+
+        The named pairs are looked up one at a time through the index on
+        student and objective: a join the planner were free to choose could
+        read every row of the tenant's and hash them, and a batch would
+        then cost as much as the district's whole history. ``OFFSET 0``
+        keeps the lookup a subquery the planner does not fold into a join.
+        """
         found: dict[str, list[dict[str, Any]]] = {s: [] for s in students}
         if objectives is None:
             rows = await connection.fetch(
-                f"{select} WHERE m.tenant_id = $1 AND m.student_id = ANY($2) "
-                f"AND {counted}",
+                f"SELECT {columns} FROM {table} m WHERE m.tenant_id = $1 "
+                f"AND m.student_id = ANY($2) AND {counted}",
                 tenant_id,
                 list(students),
             )
@@ -339,9 +349,12 @@ class SnapshotWriter:
                 for objective_id in sorted(objectives[student])
             ]
             rows = await connection.fetch(
-                f"{select} JOIN unnest($2::text[], $3::uuid[]) "
-                "AS t(student_id, objective_id) USING (student_id, objective_id) "
-                f"WHERE m.tenant_id = $1 AND {counted}",
+                f"SELECT {columns} FROM unnest($2::text[], $3::uuid[]) "
+                "AS pair(student_id, objective_id) CROSS JOIN LATERAL "
+                f"(SELECT * FROM {table} m WHERE m.tenant_id = $1 "
+                "AND m.student_id = pair.student_id "
+                f"AND m.objective_id = pair.objective_id AND {counted} "
+                "OFFSET 0) m",
                 tenant_id,
                 [student for student, _ in pairs],
                 [objective_id for _, objective_id in pairs],
