@@ -18,6 +18,7 @@ of guardians would, each timed from when it was due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import random
@@ -53,6 +54,7 @@ from mastery_events.envelope import Envelope, Event, PendingEvent
 from mastery_events.ids import uuid7
 from mastery_events.keyring import new_key_encryption_key
 from mastery_events.migrations import quote_schema
+from mastery_events.rate_limits import bucket_name
 from mastery_events.runtime import Follower, Service, ServiceRuntime
 from mastery_events.settings import Settings
 from mastery_events.store import EventStore, StreamAppend
@@ -527,10 +529,14 @@ async def drop(database_url: str, nats_url: str, subjects: Subjects) -> None:
     bus = await nats.connect(nats_url.split(","))
     try:
         js = bus.jetstream()
-        # Every stream of the run is named after its own subject prefix.
+        # Every stream of the run is named after its own subject prefix,
+        # and so is each service's bucket of rate-limit counts.
         ours = subjects.stream_name("")
         for stream in await js.streams_info():
             if stream.config.name and stream.config.name.startswith(ours):
                 await js.delete_stream(stream.config.name)
+        for service in (SOURCE, SINK):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_key_value(bucket_name(subjects.prefix, service))
     finally:
         await bus.close()
