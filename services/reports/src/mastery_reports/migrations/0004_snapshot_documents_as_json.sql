@@ -6,15 +6,17 @@
 -- from a grade to its snapshot"). ``json`` still refuses text that is
 -- not JSON. Nothing queries inside the document: the report route reads
 -- its sections' places from the text in the process.
+--
+-- The report function of 0003 took the sections' places out of the jsonb
+-- document; on json that would parse the whole document again for every
+-- read, so it goes first and comes back returning the text alone. It
+-- keeps 0003's contract: one statement that binds its own tenant for its
+-- own transaction, with its caller's rights, refusing a transaction
+-- already bound to another tenant.
+DROP FUNCTION student_report(text, text);
+
 ALTER TABLE snapshots ALTER COLUMN document TYPE json USING document::json;
 
--- A student's report in one statement that binds its own tenant. The
--- report is the read guardians and teachers make most, and a read that
--- first opens a transaction to set the tenant pays three round trips for
--- one query. The setting is local to the statement's own transaction and
--- ends with it; row-level security still applies, since the function runs
--- with its caller's rights. A transaction already bound to another tenant
--- is refused rather than rebound.
 CREATE FUNCTION student_report(report_tenant text, report_student text)
 RETURNS TABLE (document text, positions text)
 LANGUAGE plpgsql VOLATILE
