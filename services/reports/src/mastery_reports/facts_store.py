@@ -161,10 +161,7 @@ class FactsWriter:
                 students = [(appended.student_id, appended.change)]
             for student_id, change in students or ():
                 touched[student_id] = max(envelope.position, touched.get(student_id, 0))
-                before = changes.get(student_id)
-                changes[student_id] = (
-                    change if before is None else before.merged(change)
-                )
+                changes[student_id] = changes.get(student_id, Change()).merged(change)
         await self._write(connection, waiting)
 
         refreshed = await self._snapshots.refresh(
@@ -294,10 +291,8 @@ class FactsWriter:
                     event.title,
                     list(event.grade_bands),
                 )
-                return wholly(
-                    await self._students_of_set(
-                        connection, tenant, event.objective_set_id
-                    )
+                return await self._students_of_set(
+                    connection, tenant, event.objective_set_id
                 )
             case ObjectiveAdded() | ObjectiveChanged():
                 await connection.execute(
@@ -320,10 +315,8 @@ class FactsWriter:
                     list(event.grade_bands),
                     envelope.stream_version,
                 )
-                return wholly(
-                    await self._students_of_set(
-                        connection, tenant, event.objective_set_id
-                    )
+                return await self._students_of_set(
+                    connection, tenant, event.objective_set_id
                 )
             case ObjectiveRemoved():
                 await connection.execute(
@@ -334,10 +327,8 @@ class FactsWriter:
                     event.objective_id,
                     envelope.stream_version,
                 )
-                return wholly(
-                    await self._students_of_set(
-                        connection, tenant, event.objective_set_id
-                    )
+                return await self._students_of_set(
+                    connection, tenant, event.objective_set_id
                 )
             case ScaleDefined() | ScaleRevised():
                 levels = [
@@ -358,10 +349,8 @@ class FactsWriter:
                     event.scale_version,
                     msgspec.json.encode(levels).decode(),
                 )
-                return wholly(
-                    await self._students_of_scale(
-                        connection, tenant, event.scale_id, event.scale_version
-                    )
+                return await self._students_of_scale(
+                    connection, tenant, event.scale_id, event.scale_version
                 )
             case _:
                 return await self._apply_roster(connection, envelope, event)
@@ -418,10 +407,8 @@ class FactsWriter:
                     event.course_title,
                     list(event.term_ids),
                 )
-                return wholly(
-                    await self._students_of_section(
-                        connection, tenant, event.section_id
-                    )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
                 )
             case SectionRemoved():
                 await connection.execute(
@@ -430,10 +417,8 @@ class FactsWriter:
                     tenant,
                     event.section_id,
                 )
-                return wholly(
-                    await self._students_of_section(
-                        connection, tenant, event.section_id
-                    )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
                 )
             case PersonRostered():
                 # A person erased stays unreadable: a later roster row of
@@ -505,10 +490,8 @@ class FactsWriter:
                     event.objective_set_id,
                     isinstance(event, ObjectiveSetLinked),
                 )
-                return wholly(
-                    await self._students_of_section(
-                        connection, tenant, event.section_id
-                    )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
                 )
             case _:
                 return await self._apply_grading(connection, envelope, event)
@@ -564,10 +547,8 @@ class FactsWriter:
                     event.section_id,
                     msgspec.json.encode(event.cuts).decode(),
                 )
-                return wholly(
-                    await self._students_of_section(
-                        connection, tenant, event.section_id
-                    )
+                return await self._students_of_section(
+                    connection, tenant, event.section_id
                 )
             case _:
                 # Recalculation progress, imports and the rest change no
@@ -584,18 +565,21 @@ class FactsWriter:
 
     async def _students_of_section(
         self, connection: Connection, tenant: str, section_id: str
-    ) -> list[str]:
+    ) -> Touches:
+        """The students of a section, each to be built again whole."""
         rows = await connection.fetch(
             f"SELECT person_id FROM {self.table('enrollments')} "
             "WHERE tenant_id = $1 AND section_id = $2 AND role = 'student'",
             tenant,
             section_id,
         )
-        return [row["person_id"] for row in rows]
+        return wholly(row["person_id"] for row in rows)
 
     async def _students_of_set(
         self, connection: Connection, tenant: str, objective_set_id: UUID
-    ) -> list[str]:
+    ) -> Touches:
+        """The students of every section that teaches a set, each to be
+        built again whole."""
         rows = await connection.fetch(
             f"SELECT DISTINCT e.person_id FROM "
             f"{self.table('section_objective_sets')} l "
@@ -605,11 +589,13 @@ class FactsWriter:
             tenant,
             objective_set_id,
         )
-        return [row["person_id"] for row in rows]
+        return wholly(row["person_id"] for row in rows)
 
     async def _students_of_scale(
         self, connection: Connection, tenant: str, scale_id: UUID, version: int
-    ) -> list[str]:
+    ) -> Touches:
+        """The students graded on a scale version, each to be built again
+        whole."""
         rows = await connection.fetch(
             f"SELECT student_id FROM {self.table('mastery_points')} "
             "WHERE tenant_id = $1 AND scale_id = $2 AND scale_version = $3 "
@@ -619,7 +605,7 @@ class FactsWriter:
             scale_id,
             version,
         )
-        return [row["student_id"] for row in rows]
+        return wholly(row["student_id"] for row in rows)
 
 
 def graded_objective(row: asyncpg.Record | None) -> Touches:

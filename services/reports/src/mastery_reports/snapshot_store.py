@@ -11,7 +11,7 @@ reflects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -215,12 +215,7 @@ class SnapshotWriter:
         assessments = await self._assessments(
             connection, tenant_id, students, objectives=objectives
         )
-        scales = await self._scales(
-            connection,
-            tenant_id,
-            {p.scale_id for held in mastery.values() for p in held}
-            | {a.scale_id for held in assessments.values() for a in held},
-        )
+        scales = await self._scales(connection, tenant_id, mastery, assessments)
         # A section's traditional grade can change only when a grade did,
         # or, with a bridge, when a level did; a section that shows none
         # has neither grades nor a bridge.
@@ -366,9 +361,18 @@ class SnapshotWriter:
         return found
 
     async def _scales(
-        self, connection: Connection, tenant_id: str, scale_ids: Iterable[UUID]
+        self,
+        connection: Connection,
+        tenant_id: str,
+        mastery: Mapping[str, Sequence[MasteryPointFact]],
+        assessments: Mapping[str, Sequence[AssessmentFact]],
     ) -> dict[tuple[UUID, int], tuple[ScaleLevelFact, ...]]:
-        """Load every version of the scales in ``scale_ids``."""
+        """Load every version of the scales ``mastery`` and ``assessments``
+        were graded on."""
+        scale_ids = {p.scale_id for held in mastery.values() for p in held} | {
+            a.scale_id for held in assessments.values() for a in held
+        }
+
         return {
             (row["scale_id"], row["scale_version"]): msgspec.json.decode(
                 row["levels"], type=tuple[ScaleLevelFact, ...]
@@ -493,10 +497,7 @@ class SnapshotWriter:
             )
         mastery = await self._mastery(connection, tenant_id, wanted)
         assessments = await self._assessments(connection, tenant_id, wanted)
-        scale_ids = {p.scale_id for held in mastery.values() for p in held} | {
-            a.scale_id for held in assessments.values() for a in held
-        }
-        scales = await self._scales(connection, tenant_id, scale_ids)
+        scales = await self._scales(connection, tenant_id, mastery, assessments)
         grades = await self._grades(connection, tenant_id, wanted)
         bridges = await self._bridges(connection, tenant_id, section_ids)
         terms = {

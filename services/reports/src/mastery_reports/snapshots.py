@@ -647,49 +647,40 @@ def patched(
     # Each objective's report, made once though several sections show it.
     made: dict[UUID, tuple[ReportedObjective, msgspec.Raw]] = {}
 
+    def shown(raw: msgspec.Raw) -> tuple[ReportedObjective, msgspec.Raw]:
+        summary = _reported.decode(raw)
+        key = summary.objective_id
+        if key not in objectives:
+            return summary, raw
+        if key not in made:
+            heading = ObjectiveReport(
+                objective_id=key,
+                code=summary.code,
+                statement=summary.statement,
+                grade_bands=summary.grade_bands,
+            )
+            report = progressed(
+                heading, points.get(key, ()), evidence.get(key, ()), scales=scales
+            )
+            encoded = encoder.encode(report)
+            made[key] = (_reported.decode(encoded), msgspec.Raw(encoded))
+        return made[key]
+
     sections = []
     for section in stored.sections:
         sets = []
         placed: list[ReportedObjective] = []
         for group in section.objective_sets:
-            read = [_reported.decode(raw) for raw in group.objectives]
-            if not any(o.objective_id in objectives for o in read):
-                sets.append(group)
-                placed += read
-                continue
-            shown = []
-            written = []
-            for summary, raw in zip(read, group.objectives, strict=True):
-                key = summary.objective_id
-                if key in objectives:
-                    if key not in made:
-                        report = progressed(
-                            ObjectiveReport(
-                                objective_id=summary.objective_id,
-                                code=summary.code,
-                                statement=summary.statement,
-                                grade_bands=summary.grade_bands,
-                            ),
-                            points.get(key, ()),
-                            evidence.get(key, ()),
-                            scales=scales,
-                        )
-                        made[key] = (
-                            _reported.decode(encoded := encoder.encode(report)),
-                            msgspec.Raw(encoded),
-                        )
-                    summary, raw = made[key]
-                shown.append(summary)
-                written.append(raw)
+            read = [shown(raw) for raw in group.objectives]
+            summaries = [summary for summary, _ in read]
             sets.append(
-                StoredSet(
-                    objective_set_id=group.objective_set_id,
-                    title=group.title,
-                    totals=totals_of(shown),
-                    objectives=tuple(written),
+                msgspec.structs.replace(
+                    group,
+                    totals=totals_of(summaries),
+                    objectives=tuple(raw for _, raw in read),
                 )
             )
-            placed += shown
+            placed += summaries
         traditional = section.traditional
         if grades is not None:
             traditional = traditional_grade(
