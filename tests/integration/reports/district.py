@@ -248,6 +248,28 @@ def new_district() -> District:
     return District(tenant=f"lakeside-{secrets.token_hex(4)}")
 
 
+def relayed(
+    tenant: str, event: Event, position: int, *, stream_version: int = 1
+) -> Envelope:
+    """Wrap ``event`` as its source's relay would deliver it at ``position``
+    of the log, for a test that hands a writer the decoded event beside it."""
+    return Envelope(
+        event_id=uuid7(),
+        event_type=type(event).__name__,
+        event_version=1,
+        tenant_id=tenant,
+        stream_id=f"stream-{uuid7()}",
+        stream_version=stream_version,
+        position=position,
+        transaction_id=position,
+        occurred_at=SEPTEMBER,
+        recorded_at=SEPTEMBER,
+        actor="registrar",
+        correlation_id=uuid7(),
+        payload=msgspec.Raw(msgspec.json.encode(event)),
+    )
+
+
 def catalogue_events(district: District) -> list[Event]:
     """The scale, the set and its two objectives."""
     return [

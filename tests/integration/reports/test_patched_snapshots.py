@@ -49,7 +49,7 @@ from mastery_events.contract.roster import (
     TermRostered,
 )
 from mastery_events.database import Connection
-from mastery_events.envelope import Envelope, Event
+from mastery_events.envelope import Event
 from mastery_events.ids import uuid7
 from mastery_events.migrations import migrate
 from mastery_events.tenancy import tenant_transaction
@@ -57,6 +57,7 @@ from mastery_reports.facts_store import FactsWriter
 from mastery_reports.service import SERVICE as REPORTS
 from mastery_reports.snapshot_store import SnapshotWriter
 from mastery_reports.snapshots import StudentSnapshot, build_snapshot
+from tests.integration.reports.district import relayed
 
 MONDAY = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
 SECTIONS = ("room-1", "room-2")
@@ -574,25 +575,6 @@ def batches(events: list[Event], sizes: list[int]) -> list[list[Event]]:
     return cut
 
 
-def envelope(tenant: str, event: Event, position: int) -> Envelope:
-    """Wrap ``event`` as its source's relay would deliver it."""
-    return Envelope(
-        event_id=uuid7(),
-        event_type=type(event).__name__,
-        event_version=1,
-        tenant_id=tenant,
-        stream_id=f"stream-{uuid7()}",
-        stream_version=position,
-        position=position,
-        transaction_id=position,
-        occurred_at=MONDAY,
-        recorded_at=MONDAY,
-        actor="someone",
-        correlation_id=uuid7(),
-        payload=msgspec.Raw(msgspec.json.encode(event)),
-    )
-
-
 @pytest.fixture
 async def reports_schema(pool: asyncpg.Pool, schema: str) -> str:
     """This test's schema with reports' tables in it."""
@@ -663,7 +645,17 @@ async def test_a_patched_snapshot_equals_a_whole_rebuild_after_every_batch(
         enveloped = []
         for event in batch:
             positions[source] += 1
-            enveloped.append((envelope(school.tenant, event, positions[source]), event))
+            enveloped.append(
+                (
+                    relayed(
+                        school.tenant,
+                        event,
+                        positions[source],
+                        stream_version=positions[source],
+                    ),
+                    event,
+                )
+            )
         async with (
             pool.acquire() as connection,
             tenant_transaction(connection, school.tenant),
@@ -697,7 +689,12 @@ async def test_a_grade_on_a_reported_objective_is_patched_not_rebuilt(
         enveloped = []
         for event in batch:
             position += 1
-            enveloped.append((envelope(school.tenant, event, position), event))
+            enveloped.append(
+                (
+                    relayed(school.tenant, event, position, stream_version=position),
+                    event,
+                )
+            )
         async with (
             pool.acquire() as connection,
             tenant_transaction(connection, school.tenant),
@@ -748,7 +745,12 @@ async def test_a_batch_reads_its_students_rows_not_the_tenants_history(
         enveloped = []
         for event in batch:
             position += 1
-            enveloped.append((envelope(school.tenant, event, position), event))
+            enveloped.append(
+                (
+                    relayed(school.tenant, event, position, stream_version=position),
+                    event,
+                )
+            )
         with structlog.testing.capture_logs() as logged:
             async with tenant_transaction(connection, school.tenant):
                 await writers[source_of(batch[0])].apply_batch(connection, enveloped)

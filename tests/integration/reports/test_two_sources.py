@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import msgspec
 
-from mastery_events.envelope import Envelope, Event
-from mastery_events.ids import uuid7
+from mastery_events.envelope import Event
 from mastery_events.keyring import Keyring
 from mastery_events.migrations import migrate
 from mastery_events.tenancy import tenant_transaction
@@ -19,33 +17,13 @@ from mastery_reports.facts_store import FactsWriter
 from mastery_reports.service import SERVICE as REPORTS
 from mastery_reports.snapshot_store import Snapshots
 from tests.integration.reports.district import (
-    SEPTEMBER,
     District,
     assessed,
     catalogue_events,
     new_district,
+    relayed,
     roster_events,
 )
-
-
-def envelope(district: District, event: Event, position: int) -> Envelope:
-    """Wrap ``event`` as its source's relay would deliver it; the writer
-    is handed the decoded event beside it."""
-    return Envelope(
-        event_id=uuid7(),
-        event_type=type(event).__name__,
-        event_version=1,
-        tenant_id=district.tenant,
-        stream_id=f"stream-{uuid7()}",
-        stream_version=1,
-        position=position,
-        transaction_id=position,
-        occurred_at=SEPTEMBER,
-        recorded_at=SEPTEMBER,
-        actor="registrar",
-        correlation_id=uuid7(),
-        payload=msgspec.Raw(msgspec.json.encode(event)),
-    )
 
 
 async def apply_all(
@@ -60,7 +38,7 @@ async def apply_all(
             pool.acquire() as connection,
             tenant_transaction(connection, district.tenant),
         ):
-            await writer(connection, envelope(district, event, position), event)
+            await writer(connection, relayed(district.tenant, event, position), event)
 
 
 async def test_an_objective_and_its_grade_applied_together_both_reach_the_report(
@@ -100,7 +78,7 @@ async def test_an_objective_and_its_grade_applied_together_both_reach_the_report
             pool.acquire() as connection,
             tenant_transaction(connection, district.tenant),
         ):
-            await grading(connection, envelope(district, changed, 100), changed)
+            await grading(connection, relayed(district.tenant, changed, 100), changed)
             grade_applied.set()
             # Hold the transaction open while the objective's runs.
             await objective_waited.wait()
@@ -112,7 +90,9 @@ async def test_an_objective_and_its_grade_applied_together_both_reach_the_report
             tenant_transaction(connection, district.tenant),
         ):
             applying = asyncio.ensure_future(
-                objectives(connection, envelope(district, fractions, 100), fractions)
+                objectives(
+                    connection, relayed(district.tenant, fractions, 100), fractions
+                )
             )
             # It gets as far as it can while the grade is uncommitted.
             await asyncio.wait({applying}, timeout=0.5)
